@@ -25,7 +25,14 @@ export async function startShowcase() {
     ["--addr", "127.0.0.1:0", "--database", join(dir, "showcase.db")],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
-  const url = await readListeningLine(child, /^listening on (http:\/\/\S+)$/);
+  let url;
+  try {
+    url = await readListeningLine(child, /^listening on (http:\/\/\S+)$/);
+  } catch (error) {
+    child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     url,
     async stop() {
@@ -39,7 +46,10 @@ export async function startShowcase() {
 function readListeningLine(child, pattern) {
   return new Promise((resolveUrl, reject) => {
     const timer = setTimeout(() => reject(new Error("server did not start within 60 s")), 60_000);
-    child.once("exit", (code) => reject(new Error(`server exited early with code ${code}`)));
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited early with code ${code}`));
+    });
     createInterface({ input: child.stdout }).on("line", (line) => {
       const match = pattern.exec(line.trim());
       if (match) {

@@ -1,1 +1,66 @@
-pub fn x() {}
+//! ASP.NET Core SignalR compatible hubs for axum.
+//!
+//! The official SignalR clients (JavaScript, .NET, Java, Python) connect to hubs served by this
+//! crate as they would to an ASP.NET Core server: same negotiate, transports, hub protocol,
+//! error texts and timeouts (see the project's `PROTOCOL.md` summary).
+//!
+//! A tour:
+//! - declare a [`Hub`] with typed async methods and connect/disconnect hooks;
+//! - mount it on an axum [`Router`](axum::Router) with [`HubRouterExt::map_hub`];
+//! - inside methods, reach clients through [`CallContext::clients`] (`all`, `caller`, `others`,
+//!   `group`, `user`, ...) and manage groups with [`CallContext::groups`];
+//! - outside hubs (an HTTP handler, a timer), use a [`HubContext`] from [`Hub::context`];
+//! - authenticate in ordinary axum middleware by inserting a [`HubUser`] into request
+//!   extensions.
+//!
+//! ```no_run
+//! use axum::Router;
+//! use signalr_server::{CallContext, Hub, HubError, HubRouterExt};
+//!
+//! async fn send(context: CallContext<()>, user: String, text: String) -> Result<(), HubError> {
+//!     context.clients().all().send("ReceiveMessage", (user, text)).await?;
+//!     Ok(())
+//! }
+//!
+//! # async fn run() {
+//! let hub = Hub::builder(()).method("SendMessage", send).build();
+//! let app = Router::new().map_hub("/chat", hub);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+//! axum::serve(listener, app).await.unwrap();
+//! # }
+//! ```
+//!
+//! # What is here
+//! | part | module |
+//! |---|---|
+//! | hubs, method binding, client proxies | [`hub`] |
+//! | connection registry and groups | [`lifetime`] |
+//! | options with the reference defaults | [`HubOptions`] |
+//!
+//! Transports: WebSockets. Hub protocols: JSON.
+//!
+//! # Features
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `spec-suite` | no | [`lifetime::spec`], the suite every lifetime manager must pass |
+#![warn(missing_docs)]
+
+mod connection;
+mod endpoint;
+pub mod error;
+pub mod hub;
+pub mod lifetime;
+mod options;
+mod router;
+mod transport;
+mod user;
+
+pub use error::{HubError, SendError};
+pub use hub::{
+    CallContext, CallerClients, ClientProxy, Clients, Groups, Hub, HubBuilder, HubContext,
+    RequestInfo,
+};
+pub use options::HubOptions;
+pub use router::{CaseInsensitivePaths, CaseInsensitivePathsService, HubRouterExt};
+pub use signalr_protocol as protocol;
+pub use user::{DefaultUserIdProvider, HubUser, UserIdProvider};

@@ -1,0 +1,572 @@
+//! The hub connection handler: one connection's life from handshake to goodbye.
+//!
+//! 1. Read the handshake (within the handshake timeout and the size limit) and answer it.
+//! 2. Register the connection with the lifetime manager and run the hub's connect hook.
+//! 3. Read messages: parse each with the chosen protocol and dispatch it, watching the client
+//!    timeout once the client has pinged.
+//! 4. Decide why the connection ends ([`CloseReason`]), send the matching Close message, let the
+//!    transport finish, run the disconnect hook, and unregister.
+//!
+//! Transports only move bytes: they hand this module a stream of received chunks and drain the
+//! outgoing queue it writes to.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::{FutureExt, Stream, StreamExt};
+use signalr_protocol::handshake::{HandshakeRequest, HandshakeResponse, ParsedHandshake};
+use signalr_protocol::negotiate::TransportType;
+use signalr_protocol::{
+    Close, Completion, CompletionOutcome, Headers, HubMessage, HubProtocol, Invocation, Parsed,
+};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::error::HubError;
+use crate::hub::context::ConnectionInfo;
+use crate::hub::{CallContext, HubCallError, HubShared, RequestInfo};
+use crate::lifetime::ConnectionHandle;
+use crate::user::HubUser;
+
+/// What a transport's writer needs to know once the handshake chose a protocol.
+#[derive(Debug)]
+pub(crate) struct WriterProtocol {
+    /// A framed Ping in the connection's protocol.
+    pub(crate) ping: Bytes,
+    /// Send pings when nothing was sent for this long (`None` on Long Polling).
+    pub(crate) keep_alive: Option<Duration>,
+    /// Whether frames must be binary.
+    pub(crate) binary: bool,
+}
+
+/// Everything a transport hands over to run a hub connection.
+pub(crate) struct ConnectionParts<I> {
+    /// Chunks received from the client; the stream ends when the transport closes.
+    pub(crate) inbound: I,
+    /// The outgoing queue the transport's writer drains.
+    pub(crate) outbound: mpsc::Sender<Bytes>,
+    /// Cancelled to end the connection (hub code, slow client, failed writer).
+    pub(crate) aborted: CancellationToken,
+    /// Cancelled by this handler when it is done writing: the writer flushes and closes.
+    pub(crate) closing: CancellationToken,
+    /// Filled in after the handshake.
+    pub(crate) writer: Arc<OnceLock<WriterProtocol>>,
+    pub(crate) connection_id: String,
+    pub(crate) request: RequestInfo,
+    pub(crate) user: Option<HubUser>,
+    pub(crate) transport: TransportType,
+}
+
+/// Why a connection ends; decides the Close message (PROTOCOL.md §10).
+#[derive(Debug)]
+enum CloseReason {
+    /// The client sent a Close message.
+    ClientClosed,
+    /// Hub code or the server aborted the connection.
+    Aborted,
+    /// The transport closed without a Close message.
+    TransportEnded,
+    /// The connect hook failed.
+    ConnectHookFailed(HubError),
+    /// The client broke the protocol or the size limit (the detail text).
+    ProtocolError(String),
+    /// Nothing arrived for the client timeout after the client started pinging.
+    ClientTimeout,
+}
+
+impl CloseReason {
+    fn close_message(&self, detailed: bool) -> Close {
+        const TEXT: &str = "Connection closed with an error.";
+        let with_detail = |detail: &str| {
+            Some(if detailed {
+                format!("{TEXT} {detail}")
+            } else {
+                TEXT.to_owned()
+            })
+        };
+        match self {
+            CloseReason::ClientClosed | CloseReason::Aborted => Close::default(),
+            CloseReason::TransportEnded => Close {
+                error: None,
+                allow_reconnect: true,
+            },
+            CloseReason::ConnectHookFailed(error) => Close {
+                error: Some(error.describe(TEXT, detailed)),
+                allow_reconnect: false,
+            },
+            CloseReason::ProtocolError(detail) => Close {
+                error: with_detail(&format!("InvalidDataException: {detail}")),
+                allow_reconnect: true,
+            },
+            CloseReason::ClientTimeout => Close {
+                error: with_detail(
+                    "OperationCanceledException: Client hasn't sent a message/ping within the \
+                     configured ClientTimeoutInterval.",
+                ),
+                allow_reconnect: true,
+            },
+        }
+    }
+}
+
+/// Runs one hub connection to its end.
+pub(crate) async fn run<S, I>(hub: Arc<HubShared<S>>, parts: ConnectionParts<I>)
+where
+    S: Clone + Send + Sync + 'static,
+    I: Stream<Item = Bytes> + Unpin + Send,
+{
+    let span = tracing::debug_span!(
+        "connection",
+        connection_id = %parts.connection_id,
+        transport = parts.transport.as_str(),
+    );
+    run_in_span(hub, parts).instrument(span).await;
+}
+
+async fn run_in_span<S, I>(hub: Arc<HubShared<S>>, mut parts: ConnectionParts<I>)
+where
+    S: Clone + Send + Sync + 'static,
+    I: Stream<Item = Bytes> + Unpin + Send,
+{
+    let mut buffer = BytesMut::new();
+    let Some(protocol) = handshake(&hub, &mut parts, &mut buffer).await else {
+        parts.closing.cancel();
+        return;
+    };
+    tracing::debug!(protocol = protocol.name(), "handshake completed");
+
+    let handle = Arc::new(ConnectionHandle::new(
+        parts.connection_id.clone(),
+        hub.user_ids.user_id(parts.user.as_ref()),
+        protocol.name(),
+        parts.outbound.clone(),
+        parts.aborted.clone(),
+        hub.options.send_timeout,
+    ));
+    let context = CallContext {
+        hub: hub.clone(),
+        connection: Arc::new(ConnectionInfo {
+            handle: handle.clone(),
+            user: parts.user.take(),
+            request: parts.request.clone(),
+            transport: parts.transport,
+            items: Mutex::default(),
+        }),
+    };
+    hub.sender.lifetime.on_connected(handle.clone()).await;
+
+    let connected = match &hub.on_connected {
+        Some(hook) => hook(context.clone()).await,
+        None => Ok(()),
+    };
+    let reason = match connected {
+        Err(error) => CloseReason::ConnectHookFailed(error),
+        Ok(()) => {
+            let mut dispatcher = Dispatcher::new(context.clone(), protocol.clone());
+            dispatcher.read_loop(&mut parts, &mut buffer).await
+        }
+    };
+    tracing::debug!(?reason, "connection closing");
+
+    let close = reason.close_message(hub.options.enable_detailed_errors);
+    let mut bytes = Vec::new();
+    if protocol
+        .write(&HubMessage::Close(close), &mut bytes)
+        .is_ok()
+    {
+        let _ = parts.outbound.try_send(Bytes::from(bytes));
+    }
+    parts.closing.cancel();
+
+    if let Some(hook) = &hub.on_disconnected
+        && let Err(error) = hook(context).await
+    {
+        tracing::warn!(%error, "the disconnect hook failed");
+    }
+    hub.sender
+        .lifetime
+        .on_disconnected(handle.connection_id())
+        .await;
+}
+
+/// What the handshake read produced.
+enum HandshakeRead {
+    Request(HandshakeRequest),
+    Malformed(String),
+    TooLarge,
+    Closed,
+}
+
+/// Reads and answers the handshake; `None` when the connection must end.
+async fn handshake<S, I>(
+    hub: &HubShared<S>,
+    parts: &mut ConnectionParts<I>,
+    buffer: &mut BytesMut,
+) -> Option<Arc<dyn HubProtocol>>
+where
+    I: Stream<Item = Bytes> + Unpin,
+{
+    let options = &hub.options;
+    let read = read_handshake(
+        &mut parts.inbound,
+        buffer,
+        options.maximum_receive_message_size,
+    );
+    let request = match tokio::time::timeout(options.handshake_timeout, read).await {
+        Ok(HandshakeRead::Request(request)) => request,
+        Ok(HandshakeRead::Closed) => return None,
+        Err(_) | Ok(HandshakeRead::TooLarge) => {
+            return refuse(parts, "Handshake was canceled.".to_owned()).await;
+        }
+        Ok(HandshakeRead::Malformed(detail)) => {
+            let text = "An unexpected error occurred during connection handshake.";
+            let text = match options.enable_detailed_errors {
+                true => format!("{text} InvalidDataException: {detail}"),
+                false => text.to_owned(),
+            };
+            return refuse(parts, text).await;
+        }
+    };
+
+    let requested = &request.protocol;
+    let Some(protocol) = hub
+        .sender
+        .protocols
+        .iter()
+        .find(|p| p.name().eq_ignore_ascii_case(requested))
+        .cloned()
+    else {
+        return refuse(
+            parts,
+            format!("The protocol '{requested}' is not supported."),
+        )
+        .await;
+    };
+    if request.version > protocol.version() {
+        let text = format!(
+            "The server does not support version {} of the '{}' protocol.",
+            request.version,
+            protocol.name()
+        );
+        return refuse(parts, text).await;
+    }
+    let format = protocol.transfer_format();
+    if !parts.transport.transfer_formats().contains(&format) {
+        let text = format!(
+            "Cannot use the '{}' protocol on the current transport. The transport does not \
+             support '{}' transfer format.",
+            protocol.name(),
+            format.as_str()
+        );
+        return refuse(parts, text).await;
+    }
+
+    let mut ping = Vec::new();
+    protocol
+        .write(&HubMessage::Ping, &mut ping)
+        .expect("a ping always writes");
+    let keep_alive =
+        (parts.transport != TransportType::LongPolling).then_some(options.keep_alive_interval);
+    let binary = format == signalr_protocol::TransferFormat::Binary;
+    let _ = parts.writer.set(WriterProtocol {
+        ping: Bytes::from(ping),
+        keep_alive,
+        binary,
+    });
+    parts
+        .outbound
+        .send(Bytes::from(HandshakeResponse::Ok.to_bytes()))
+        .await
+        .ok()?;
+    Some(protocol)
+}
+
+async fn refuse<I>(parts: &ConnectionParts<I>, error: String) -> Option<Arc<dyn HubProtocol>> {
+    tracing::debug!(%error, "handshake refused");
+    let response = HandshakeResponse::Error(error).to_bytes();
+    let _ = parts.outbound.send(Bytes::from(response)).await;
+    None
+}
+
+async fn read_handshake<I>(
+    inbound: &mut I,
+    buffer: &mut BytesMut,
+    limit: Option<usize>,
+) -> HandshakeRead
+where
+    I: Stream<Item = Bytes> + Unpin,
+{
+    loop {
+        let visible = limit.map_or(buffer.len(), |limit| buffer.len().min(limit));
+        match HandshakeRequest::parse(&buffer[..visible]) {
+            Ok(ParsedHandshake::Request(request, consumed)) => {
+                buffer.advance(consumed);
+                return HandshakeRead::Request(request);
+            }
+            Ok(ParsedHandshake::Incomplete) if limit.is_some_and(|limit| buffer.len() > limit) => {
+                return HandshakeRead::TooLarge;
+            }
+            Ok(ParsedHandshake::Incomplete) => {}
+            Err(error) => return HandshakeRead::Malformed(error.to_string()),
+        }
+        match inbound.next().await {
+            Some(chunk) => buffer.extend_from_slice(&chunk),
+            None => return HandshakeRead::Closed,
+        }
+    }
+}
+
+/// Dispatches one connection's messages to its hub's methods.
+struct Dispatcher<S> {
+    context: CallContext<S>,
+    protocol: Arc<dyn HubProtocol>,
+    /// Limits parallel invocations when more than one may run; `None` runs them inline.
+    parallel: Option<Arc<Semaphore>>,
+    /// Set once the client has pinged: from then on the client timeout applies.
+    client_pinged: bool,
+}
+
+impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
+    fn new(context: CallContext<S>, protocol: Arc<dyn HubProtocol>) -> Self {
+        let limit = context
+            .hub
+            .options
+            .maximum_parallel_invocations_per_client
+            .max(1);
+        let parallel = (limit > 1).then(|| Arc::new(Semaphore::new(limit)));
+        Dispatcher {
+            context,
+            protocol,
+            parallel,
+            client_pinged: false,
+        }
+    }
+
+    async fn read_loop<I>(
+        &mut self,
+        parts: &mut ConnectionParts<I>,
+        buffer: &mut BytesMut,
+    ) -> CloseReason
+    where
+        I: Stream<Item = Bytes> + Unpin,
+    {
+        let options = self.context.hub.options.clone();
+        loop {
+            if let Some(reason) = self
+                .dispatch_buffered(buffer, options.maximum_receive_message_size)
+                .await
+            {
+                return reason;
+            }
+            let timeout = self
+                .client_pinged
+                .then_some(options.client_timeout_interval);
+            let received = tokio::select! {
+                _ = parts.aborted.cancelled() => return CloseReason::Aborted,
+                received = next_within(&mut parts.inbound, timeout) => received,
+            };
+            match received {
+                Err(()) => return CloseReason::ClientTimeout,
+                Ok(None) => return CloseReason::TransportEnded,
+                Ok(Some(chunk)) => buffer.extend_from_slice(&chunk),
+            }
+        }
+    }
+
+    /// Dispatches every whole message in the buffer; `Some` when the connection must end.
+    async fn dispatch_buffered(
+        &mut self,
+        buffer: &mut BytesMut,
+        limit: Option<usize>,
+    ) -> Option<CloseReason> {
+        loop {
+            let visible = limit.map_or(buffer.len(), |limit| buffer.len().min(limit));
+            match self.protocol.parse(&buffer[..visible]) {
+                Ok(Parsed::Incomplete) => {
+                    return match limit {
+                        Some(limit) if buffer.len() > limit => {
+                            Some(CloseReason::ProtocolError(format!(
+                                "The maximum message size of {limit}B was exceeded. The message size \
+                             can be configured in AddHubOptions."
+                            )))
+                        }
+                        _ => None,
+                    };
+                }
+                Ok(Parsed::Ignored(consumed)) => buffer.advance(consumed),
+                Ok(Parsed::Message(message, consumed)) => {
+                    buffer.advance(consumed);
+                    if let Some(reason) = self.dispatch(message).await {
+                        return Some(reason);
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "the client sent an invalid message");
+                    return Some(CloseReason::ProtocolError(error.to_string()));
+                }
+            }
+        }
+    }
+
+    async fn dispatch(&mut self, message: HubMessage) -> Option<CloseReason> {
+        match message {
+            HubMessage::Invocation(invocation) => self.invoke(invocation).await,
+            HubMessage::StreamInvocation(invocation) => {
+                let text = match self
+                    .context
+                    .hub
+                    .methods
+                    .get(&invocation.target.to_lowercase())
+                {
+                    Some(_) => format!(
+                        "The client attempted to invoke the non-streaming '{}' method with a \
+                         streaming invocation.",
+                        invocation.target
+                    ),
+                    None => method_missing(&invocation.target),
+                };
+                let completion =
+                    completion(invocation.invocation_id, CompletionOutcome::Error(text));
+                write_message(&self.context, &*self.protocol, &completion).await;
+            }
+            HubMessage::Ping => self.client_pinged = true,
+            HubMessage::Close(close) => {
+                tracing::debug!(error = ?close.error, "the client sent Close");
+                return Some(CloseReason::ClientClosed);
+            }
+            other => tracing::trace!(message_type = other.type_id(), "message ignored"),
+        }
+        None
+    }
+
+    async fn invoke(&mut self, invocation: Invocation) {
+        let context = self.context.clone();
+        let protocol = self.protocol.clone();
+        let Some(semaphore) = &self.parallel else {
+            return invoke(context, protocol, invocation).await;
+        };
+        let permit = semaphore
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("never closed");
+        tokio::spawn(
+            async move {
+                invoke(context, protocol, invocation).await;
+                drop(permit);
+            }
+            .in_current_span(),
+        );
+    }
+}
+
+/// Waits for the next chunk, for at most `timeout` when one is given; `Err` on timeout.
+async fn next_within<I: Stream<Item = Bytes> + Unpin>(
+    inbound: &mut I,
+    timeout: Option<Duration>,
+) -> Result<Option<Bytes>, ()> {
+    match timeout {
+        Some(timeout) => tokio::time::timeout(timeout, inbound.next())
+            .await
+            .map_err(|_| ()),
+        None => Ok(inbound.next().await),
+    }
+}
+
+fn method_missing(target: &str) -> String {
+    format!(
+        "Failed to invoke '{target}' due to an error on the server. HubException: Method does not exist."
+    )
+}
+
+/// Runs one invocation and writes its Completion when the client asked for one.
+async fn invoke<S: Clone + Send + Sync + 'static>(
+    context: CallContext<S>,
+    protocol: Arc<dyn HubProtocol>,
+    invocation: Invocation,
+) {
+    let target = invocation.target;
+    let span = tracing::debug_span!("invocation", method = %target, invocation_id = ?invocation.invocation_id);
+    let outcome = async {
+        let detailed = context.hub.options.enable_detailed_errors;
+        let Some(method) = context.hub.methods.get(&target.to_lowercase()) else {
+            return CompletionOutcome::Error(method_missing(&target));
+        };
+        if method.requires_user && context.user().is_none() {
+            return CompletionOutcome::Error(format!(
+                "Failed to invoke '{target}' because user is unauthorized"
+            ));
+        }
+        if !invocation.stream_ids.is_empty() {
+            let error = HubError::new(format!(
+                "Client sent {} stream(s), Hub method expects 0.",
+                invocation.stream_ids.len()
+            ));
+            return CompletionOutcome::Error(error.describe(&unexpected(&target), detailed));
+        }
+        let call = (method.call)(
+            context.clone(),
+            invocation.arguments,
+            protocol.payload_format(),
+        );
+        match AssertUnwindSafe(call).catch_unwind().await {
+            Ok(Ok(None)) => CompletionOutcome::Void,
+            Ok(Ok(Some(value))) => CompletionOutcome::Result(value),
+            Ok(Err(HubCallError::Binding(detail))) => {
+                let text = format!("Failed to invoke '{target}' due to an error on the server.");
+                let error = HubError::typed("InvalidDataException", detail);
+                CompletionOutcome::Error(error.describe(&text, detailed))
+            }
+            Ok(Err(HubCallError::Method(error))) => {
+                tracing::debug!(%error, "the hub method failed");
+                CompletionOutcome::Error(error.describe(&unexpected(&target), detailed))
+            }
+            Err(panic) => {
+                let message = panic_message(&*panic);
+                tracing::error!(%message, "the hub method panicked");
+                let error = HubError::typed("Panic", message);
+                CompletionOutcome::Error(error.describe(&unexpected(&target), detailed))
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+    if let Some(id) = invocation.invocation_id {
+        write_message(&context, &*protocol, &completion(id, outcome)).await;
+    }
+}
+
+fn unexpected(target: &str) -> String {
+    format!("An unexpected error occurred invoking '{target}' on the server.")
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|text| text.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "the method panicked".to_owned())
+}
+
+fn completion(invocation_id: String, outcome: CompletionOutcome) -> HubMessage {
+    HubMessage::Completion(Completion {
+        headers: Headers::new(),
+        invocation_id,
+        outcome,
+    })
+}
+
+async fn write_message<S>(
+    context: &CallContext<S>,
+    protocol: &dyn HubProtocol,
+    message: &HubMessage,
+) {
+    let mut bytes = Vec::new();
+    match protocol.write(message, &mut bytes) {
+        Ok(()) => context.connection.handle.write(Bytes::from(bytes)).await,
+        Err(error) => tracing::error!(%error, "a message could not be written"),
+    }
+}

@@ -1,0 +1,168 @@
+//! What a hub method knows about its call: the connection, the user, the request, the state.
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::{Extensions, HeaderMap, Method, Uri};
+use signalr_protocol::negotiate::TransportType;
+
+use super::HubShared;
+use super::clients::{CallerClients, Groups};
+use crate::lifetime::ConnectionHandle;
+use crate::user::HubUser;
+
+/// The HTTP request that opened a connection (for WebSockets, the upgrade request).
+///
+/// It never holds the request body; the query string may hold an access token, so do not log
+/// [`uri`](Self::uri) whole.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    /// The request method.
+    pub method: Method,
+    /// The request URI, query included.
+    pub uri: Uri,
+    /// The request headers.
+    pub headers: HeaderMap,
+}
+
+impl RequestInfo {
+    /// The first value of a query parameter, the name matched case-insensitively.
+    pub fn query_value(&self, name: &str) -> Option<String> {
+        query_value(self.uri.query()?, name)
+    }
+
+    /// The value of a request header (repeated headers joined with `,`), if any.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let values: Vec<&str> = self
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .collect();
+        (!values.is_empty()).then(|| values.join(","))
+    }
+}
+
+/// The first value of `name` (case-insensitive) in a query string, percent-decoded.
+pub(crate) fn query_value(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        key.eq_ignore_ascii_case(name)
+            .then(|| percent_decode(value))
+    })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = bytes
+            .get(index + 1..index + 3)
+            .and_then(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok());
+        match (bytes[index], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                index += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                index += 1;
+            }
+            (byte, _) => {
+                out.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One open hub connection, as its methods and hooks see it.
+pub(crate) struct ConnectionInfo {
+    pub(crate) handle: Arc<ConnectionHandle>,
+    pub(crate) user: Option<HubUser>,
+    pub(crate) request: RequestInfo,
+    pub(crate) transport: TransportType,
+    pub(crate) items: Mutex<Extensions>,
+}
+
+/// The context of one hub method call or hook: who called, from which request, and handles to
+/// reach clients and groups.
+pub struct CallContext<S> {
+    pub(crate) hub: Arc<HubShared<S>>,
+    pub(crate) connection: Arc<ConnectionInfo>,
+}
+
+impl<S> Clone for CallContext<S> {
+    fn clone(&self) -> Self {
+        CallContext {
+            hub: self.hub.clone(),
+            connection: self.connection.clone(),
+        }
+    }
+}
+
+impl<S> CallContext<S> {
+    /// The hub's state, as given to [`Hub::builder`](crate::Hub::builder).
+    pub fn state(&self) -> &S {
+        &self.hub.state
+    }
+
+    /// The caller's public connection id.
+    pub fn connection_id(&self) -> &str {
+        self.connection.handle.connection_id()
+    }
+
+    /// The authenticated user, if any.
+    pub fn user(&self) -> Option<&HubUser> {
+        self.connection.user.as_ref()
+    }
+
+    /// The user id that user targets match (from the hub's user-id provider).
+    pub fn user_id(&self) -> Option<&str> {
+        self.connection.handle.user_id()
+    }
+
+    /// The request that opened the connection.
+    pub fn request(&self) -> &RequestInfo {
+        &self.connection.request
+    }
+
+    /// The transport the connection uses.
+    pub fn transport(&self) -> TransportType {
+        self.connection.transport
+    }
+
+    /// Values stored per connection for its whole life (the reference's `Context.Items`).
+    pub fn items(&self) -> &Mutex<Extensions> {
+        &self.connection.items
+    }
+
+    /// Closes the connection: it receives a Close without reconnect.
+    pub fn abort(&self) {
+        self.connection.handle.abort();
+    }
+
+    /// The hub's clients as seen from this caller.
+    pub fn clients(&self) -> CallerClients {
+        CallerClients::new(self.hub.sender.clone(), self.connection_id().to_owned())
+    }
+
+    /// Group membership of any connection of the hub.
+    pub fn groups(&self) -> Groups {
+        Groups::new(self.hub.sender.lifetime.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_case_insensitive_and_decoded() {
+        let query = "id=abc&NegotiateVersion=1&access_token=a%2Bb+c";
+        assert_eq!(query_value(query, "negotiateVersion").as_deref(), Some("1"));
+        assert_eq!(query_value(query, "access_token").as_deref(), Some("a+b c"));
+        assert_eq!(query_value(query, "missing"), None);
+    }
+}

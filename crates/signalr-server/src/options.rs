@@ -1,0 +1,50 @@
+//! Options of a hub endpoint, with the reference server's names and defaults.
+
+use std::time::Duration;
+
+/// Per-hub options (the reference's `HubOptions`). Every field states its default.
+#[derive(Debug, Clone)]
+pub struct HubOptions {
+    /// Send a Ping when nothing was sent for this long. Default 15 s.
+    pub keep_alive_interval: Duration,
+    /// After the client's first Ping, close the connection when nothing arrives for this long.
+    /// Default 30 s.
+    pub client_timeout_interval: Duration,
+    /// Close the connection when the handshake has not arrived within this time. Default 15 s.
+    pub handshake_timeout: Duration,
+    /// The largest message (and handshake) a client may send, in bytes; `None` for no limit.
+    /// Default 32 KiB (32 768).
+    pub maximum_receive_message_size: Option<usize>,
+    /// How many invocations of one connection may run at once. With 1, a connection's
+    /// invocations run one after another and their completions come back in order. Default 1.
+    pub maximum_parallel_invocations_per_client: usize,
+    /// Put exception types and messages into error texts sent to clients. Default false.
+    pub enable_detailed_errors: bool,
+    /// How many outgoing messages may wait for one connection's writer. Default 256.
+    pub outbound_queue_capacity: usize,
+    /// How long a send may wait for room in a full outgoing queue before the connection is
+    /// closed as too slow (the reference's `TransportSendTimeout`). Default 10 s.
+    pub send_timeout: Duration,
+    /// How long a negotiated connection may stay unused before it is forgotten (the
+    /// reference's `DisconnectTimeout`). Default 15 s.
+    pub disconnect_timeout: Duration,
+    /// The lowest negotiate version accepted. Default 0.
+    pub minimum_negotiate_version: u32,
+}
+
+impl Default for HubOptions {
+    fn default() -> Self {
+        HubOptions {
+            keep_alive_interval: Duration::from_secs(15),
+            client_timeout_interval: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(15),
+            maximum_receive_message_size: Some(32 * 1024),
+            maximum_parallel_invocations_per_client: 1,
+            enable_detailed_errors: false,
+            outbound_queue_capacity: 256,
+            send_timeout: Duration::from_secs(10),
+            disconnect_timeout: Duration::from_secs(15),
+            minimum_negotiate_version: 0,
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Mounting hubs on an axum [`Router`], and matching paths case-insensitively as ASP.NET does.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::Uri;
+use axum::routing::any;
+use tower::{Layer, Service};
+
+use crate::endpoint::{self, Endpoint, Registry};
+use crate::hub::Hub;
+
+/// Adds [`map_hub`](HubRouterExt::map_hub) to axum's [`Router`].
+pub trait HubRouterExt {
+    /// Serves `hub` at `path`: `POST {path}/negotiate` and the transports at `path`.
+    #[must_use]
+    fn map_hub<S: Clone + Send + Sync + 'static>(self, path: &str, hub: Hub<S>) -> Self;
+}
+
+impl HubRouterExt for Router {
+    fn map_hub<S: Clone + Send + Sync + 'static>(self, path: &str, hub: Hub<S>) -> Self {
+        let registry = Arc::new(Registry::new(hub.shared.options.disconnect_timeout));
+        let endpoint = Arc::new(Endpoint {
+            hub: hub.shared,
+            registry,
+        });
+        let negotiate_endpoint = endpoint.clone();
+        let path = path.trim_end_matches('/');
+        self.route(
+            path,
+            any(move |request: Request| endpoint::connect(endpoint.clone(), request)),
+        )
+        .route(
+            &format!("{path}/negotiate"),
+            any(move |request: Request| endpoint::negotiate(negotiate_endpoint.clone(), request)),
+        )
+    }
+}
+
+/// A layer that rewrites request paths matching one of the given paths in any ASCII casing
+/// (at a segment boundary) to the given spelling, before routing.
+///
+/// ASP.NET routes match case-insensitively and clients rely on it (`/testHub` for `/testhub`).
+/// Wrap the whole router, because axum routes before `Router::layer` middleware runs:
+///
+/// ```no_run
+/// # use axum::Router;
+/// use signalr_server::CaseInsensitivePaths;
+/// use tower::Layer;
+/// let app = CaseInsensitivePaths::new(["/hubs/chat"]).layer(Router::new());
+/// ```
+#[derive(Debug, Clone)]
+pub struct CaseInsensitivePaths {
+    canonical: Arc<[String]>,
+}
+
+impl CaseInsensitivePaths {
+    /// Matches these paths (and everything below them) in any casing.
+    pub fn new<I: IntoIterator<Item = P>, P: Into<String>>(paths: I) -> Self {
+        CaseInsensitivePaths {
+            canonical: paths.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    fn rewrite(&self, uri: &Uri) -> Option<Uri> {
+        let path = uri.path();
+        let canonical = self.canonical.iter().find(|canonical| {
+            let length = canonical.len();
+            path.len() >= length
+                && path.as_bytes()[..length].eq_ignore_ascii_case(canonical.as_bytes())
+                && (path.len() == length || path.as_bytes()[length] == b'/')
+                && &path[..length] != canonical.as_str()
+        })?;
+        let rest = &path[canonical.len()..];
+        let query = uri
+            .query()
+            .map(|query| format!("?{query}"))
+            .unwrap_or_default();
+        let mut parts = uri.clone().into_parts();
+        parts.path_and_query = Some(format!("{canonical}{rest}{query}").parse().ok()?);
+        Uri::from_parts(parts).ok()
+    }
+}
+
+impl<S> Layer<S> for CaseInsensitivePaths {
+    type Service = CaseInsensitivePathsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CaseInsensitivePathsService {
+            paths: self.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service made by [`CaseInsensitivePaths`].
+#[derive(Debug, Clone)]
+pub struct CaseInsensitivePathsService<S> {
+    paths: CaseInsensitivePaths,
+    inner: S,
+}
+
+impl<S, B> Service<axum::http::Request<B>> for CaseInsensitivePathsService<S>
+where
+    S: Service<axum::http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: axum::http::Request<B>) -> Self::Future {
+        if let Some(uri) = self.paths.rewrite(request.uri()) {
+            *request.uri_mut() = uri;
+        }
+        self.inner.call(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites_any_casing_at_segment_boundaries() {
+        let paths = CaseInsensitivePaths::new(["/hubs/deathlyhallows", "/Home/GetAllOrder"]);
+        let rewrite = |uri: &str| {
+            paths
+                .rewrite(&uri.parse().unwrap())
+                .map(|uri| uri.to_string())
+        };
+        assert_eq!(
+            rewrite("/hubs/deathlyHallows/negotiate?negotiateVersion=1").as_deref(),
+            Some("/hubs/deathlyhallows/negotiate?negotiateVersion=1")
+        );
+        assert_eq!(
+            rewrite("/home/getallorder").as_deref(),
+            Some("/Home/GetAllOrder")
+        );
+        assert_eq!(rewrite("/hubs/deathlyhallows"), None);
+        assert_eq!(rewrite("/hubs/deathlyhallowsX"), None);
+    }
+}

@@ -1,0 +1,166 @@
+// Helpers for driving hub connections of the official JavaScript client in end-to-end tests.
+//
+// Every connection opened here records the client-method calls it receives into per-name queues
+// from the moment it is built (handlers are registered before `start()`), so a test can ask for
+// "the next call of X" without racing the server. Every wait is bounded.
+import * as signalR from "@microsoft/signalr";
+
+export { signalR };
+
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms) {
+  return new Promise((done) => setTimeout(done, ms));
+}
+
+/** Races `promise` against a timer; rejects with a message naming `what` when the timer wins. */
+export function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Per-connection record of received client-method calls, keyed by lower-cased method name. */
+class CallRecorder {
+  constructor(label) {
+    this.label = label;
+    this.queues = new Map(); // name -> array of argument arrays not yet consumed
+    this.waiters = new Map(); // name -> array of resolve functions
+    this.closeError = undefined;
+  }
+
+  push(name, args) {
+    const key = name.toLowerCase();
+    const waiting = this.waiters.get(key);
+    if (waiting && waiting.length > 0) {
+      waiting.shift()(args);
+      return;
+    }
+    if (!this.queues.has(key)) this.queues.set(key, []);
+    this.queues.get(key).push(args);
+  }
+
+  next(name, timeoutMs) {
+    const key = name.toLowerCase();
+    const queued = this.queues.get(key);
+    if (queued && queued.length > 0) return Promise.resolve(queued.shift());
+    return new Promise((resolve, reject) => {
+      if (!this.waiters.has(key)) this.waiters.set(key, []);
+      const list = this.waiters.get(key);
+      const timer = setTimeout(() => {
+        const at = list.indexOf(deliver);
+        if (at >= 0) list.splice(at, 1);
+        const closed = this.closeError ? ` (connection closed: ${this.closeError})` : "";
+        reject(new Error(`${this.label}: no '${name}' call within ${timeoutMs} ms${closed}`));
+      }, timeoutMs);
+      const deliver = (args) => {
+        clearTimeout(timer);
+        resolve(args);
+      };
+      list.push(deliver);
+    });
+  }
+
+  take(name) {
+    const key = name.toLowerCase();
+    const queued = this.queues.get(key) ?? [];
+    this.queues.set(key, []);
+    return queued;
+  }
+
+  pending() {
+    const out = {};
+    for (const [key, list] of this.queues) {
+      if (list.length > 0) out[key] = list.slice();
+    }
+    return out;
+  }
+}
+
+const recorders = new WeakMap();
+const live = new Set();
+
+function recorderOf(connection) {
+  const recorder = recorders.get(connection);
+  if (!recorder) throw new Error("connection was not opened with openHub()");
+  return recorder;
+}
+
+/**
+ * Builds and starts a hub connection (WebSockets, JSON protocol, warnings and errors only).
+ *
+ * - `events`: client-method names to listen for; each is registered with `connection.on(name)`
+ *   exactly as spelled, before the connection starts.
+ * - `token`: bearer token handed to `accessTokenFactory`.
+ * - `headers`: extra HTTP headers (e.g. `Cookie`) for negotiate and the WebSocket request.
+ * - `label`: name used in timeout messages.
+ */
+export async function openHub(baseUrl, path, { events = [], token, headers, label, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
+  const options = { transport: signalR.HttpTransportType.WebSockets };
+  if (token !== undefined) options.accessTokenFactory = () => token;
+  if (headers !== undefined) options.headers = headers;
+  const connection = new signalR.HubConnectionBuilder()
+    .withUrl(new URL(path, baseUrl).href, options)
+    .withHubProtocol(new signalR.JsonHubProtocol())
+    .configureLogging(signalR.LogLevel.Warning)
+    .build();
+  const recorder = new CallRecorder(label ?? path);
+  recorders.set(connection, recorder);
+  for (const name of events) {
+    connection.on(name, (...args) => recorder.push(name, args));
+  }
+  connection.onclose((error) => {
+    recorder.closeError = error ? error.message : "closed";
+  });
+  try {
+    await withTimeout(connection.start(), timeoutMs, `start ${recorder.label}`);
+  } catch (error) {
+    await stopHub(connection);
+    throw error;
+  }
+  live.add(connection);
+  return connection;
+}
+
+/** Stops one connection; never waits longer than the bound. */
+export async function stopHub(connection, timeoutMs = DEFAULT_TIMEOUT_MS) {
+  live.delete(connection);
+  try {
+    await withTimeout(connection.stop(), timeoutMs, "stop connection");
+  } catch {
+    // The connection is being torn down anyway; a failed stop must not hide the test's result.
+  }
+}
+
+/** Stops every connection opened with `openHub` that is still live. */
+export async function stopAllHubs() {
+  await Promise.allSettled([...live].map((connection) => stopHub(connection)));
+}
+
+/** Resolves with the arguments of the next (not yet consumed) call of client method `name`. */
+export function nextEvent(connection, name, timeoutMs = DEFAULT_TIMEOUT_MS) {
+  return recorderOf(connection).next(name, timeoutMs);
+}
+
+/** Removes and returns all recorded, not yet consumed calls of `name`. */
+export function takeEvents(connection, name) {
+  return recorderOf(connection).take(name);
+}
+
+/** Recorded, not yet consumed calls of every name: `{ lowercasedName: [args, ...] }`. */
+export function pendingEvents(connection) {
+  return recorderOf(connection).pending();
+}
+
+/** `connection.invoke(...)`, bounded. */
+export function invoke(connection, method, ...args) {
+  return withTimeout(connection.invoke(method, ...args), DEFAULT_TIMEOUT_MS, `invoke ${method}`);
+}
+
+/** `connection.send(...)` (no invocation id, no reply), bounded. */
+export function send(connection, method, ...args) {
+  return withTimeout(connection.send(method, ...args), DEFAULT_TIMEOUT_MS, `send ${method}`);
+}

@@ -1,0 +1,243 @@
+//! Accounts: register, log in, log out, bearer tokens, and the middleware that turns a session
+//! cookie or a bearer token into the request's [`HubUser`].
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use signalr_server::HubUser;
+
+use crate::store::Account;
+use crate::{AppState, Web};
+
+/// The session cookie's name.
+const SESSION_COOKIE: &str = "session";
+/// How long sessions and bearer tokens last.
+const TOKEN_LIFETIME_SECONDS: u64 = 7 * 24 * 3600;
+
+/// Signs and checks session tokens (HS256 JWTs).
+pub struct Tokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    /// The account id.
+    sub: String,
+    /// The user name.
+    name: String,
+    exp: u64,
+}
+
+impl Tokens {
+    pub fn new(secret: &[u8]) -> Self {
+        let encoding = EncodingKey::from_secret(secret).expect("an HMAC key takes any secret");
+        let decoding = DecodingKey::from_secret(secret).expect("an HMAC key takes any secret");
+        Tokens { encoding, decoding }
+    }
+
+    fn issue(&self, account: &Account) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let claims = Claims {
+            sub: account.id.clone(),
+            name: account.user_name.clone(),
+            exp: now.as_secs() + TOKEN_LIFETIME_SECONDS,
+        };
+        jsonwebtoken::encode(&Header::default(), &claims, &self.encoding).expect("HS256 signing")
+    }
+
+    fn check(&self, token: &str) -> Option<HubUser> {
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &Validation::default())
+            .ok()?
+            .claims;
+        Some(HubUser::new(claims.sub, claims.name))
+    }
+}
+
+/// Finds the caller's token: the session cookie, an `Authorization: Bearer` header, or (for
+/// browsers' WebSockets and Server-Sent Events) the `access_token` query parameter.
+fn find_token(request: &Request) -> Option<String> {
+    let headers = request.headers();
+    if let Some(token) = cookie(headers, SESSION_COOKIE) {
+        return Some(token);
+    }
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    if let Some(token) = bearer {
+        return Some(token.trim().to_owned());
+    }
+    request.uri().query()?.split('&').find_map(|pair| {
+        // JWTs hold only characters that URL encoding leaves alone.
+        pair.strip_prefix("access_token=").map(str::to_owned)
+    })
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            (key == name).then(|| value.to_owned())
+        })
+}
+
+/// Middleware: attaches the authenticated user, if any, to the request.
+pub async fn authenticate(State(state): State<Web>, mut request: Request, next: Next) -> Response {
+    if let Some(user) = find_token(&request).and_then(|token| state.tokens.check(&token)) {
+        request.extensions_mut().insert(user);
+    }
+    next.run(request).await
+}
+
+/// A user name and password from a JSON or form body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Credentials {
+    #[serde(default)]
+    user_name: String,
+    #[serde(default)]
+    password: String,
+}
+
+fn read_credentials(headers: &HeaderMap, body: &Bytes) -> Result<Credentials, Response> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+    let credentials: Credentials = if is_form {
+        serde_urlencoded::from_bytes(body).map_err(|_| bad_request("the form is malformed"))?
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|_| bad_request("the body must be JSON with userName and password"))?
+    };
+    if credentials.user_name.trim().is_empty() || credentials.password.is_empty() {
+        return Err(bad_request("userName and password must not be empty"));
+    }
+    Ok(credentials)
+}
+
+fn bad_request(message: &'static str) -> Response {
+    (StatusCode::BAD_REQUEST, message).into_response()
+}
+
+fn internal(error: impl std::fmt::Display) -> Response {
+    tracing::error!(%error, "request failed");
+    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+}
+
+/// A 200 with the account that also sets the session cookie.
+fn signed_in(state: &AppState, account: Account) -> Response {
+    let token = state.tokens.issue(&account);
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={TOKEN_LIFETIME_SECONDS}"
+    );
+    ([(header::SET_COOKIE, cookie)], Json(account)).into_response()
+}
+
+/// `POST /account/register`.
+pub async fn register(State(state): State<Web>, headers: HeaderMap, body: Bytes) -> Response {
+    let credentials = match read_credentials(&headers, &body) {
+        Ok(credentials) => credentials,
+        Err(response) => return response,
+    };
+    let password = credentials.password;
+    let hash = tokio::task::spawn_blocking(move || {
+        let salt =
+            SaltString::encode_b64(&rand::random::<[u8; 16]>()).expect("16 bytes fit a salt");
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+    })
+    .await;
+    let hash = match hash {
+        Ok(Ok(hash)) => hash,
+        Ok(Err(error)) => return internal(error),
+        Err(error) => return internal(error),
+    };
+    match state
+        .store
+        .create_account(credentials.user_name.trim(), &hash)
+    {
+        Ok(Some(account)) => signed_in(&state, account),
+        Ok(None) => (StatusCode::CONFLICT, "that user name is taken").into_response(),
+        Err(error) => internal(error),
+    }
+}
+
+/// Checks credentials; `Err` holds the response for a failure.
+async fn verify(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Account, Response> {
+    let credentials = read_credentials(headers, body)?;
+    let unauthorized = || (StatusCode::UNAUTHORIZED, "wrong user name or password").into_response();
+    let Some((account, hash)) = state
+        .store
+        .account_with_hash(credentials.user_name.trim())
+        .map_err(internal)?
+    else {
+        return Err(unauthorized());
+    };
+    let password = credentials.password;
+    let valid = tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash).is_ok_and(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        })
+    })
+    .await
+    .map_err(internal)?;
+    if valid {
+        Ok(account)
+    } else {
+        Err(unauthorized())
+    }
+}
+
+/// `POST /account/login`.
+pub async fn login(State(state): State<Web>, headers: HeaderMap, body: Bytes) -> Response {
+    match verify(&state, &headers, &body).await {
+        Ok(account) => signed_in(&state, account),
+        Err(response) => response,
+    }
+}
+
+/// `POST /account/token`: a bearer token for scripts.
+pub async fn token(State(state): State<Web>, headers: HeaderMap, body: Bytes) -> Response {
+    match verify(&state, &headers, &body).await {
+        Ok(account) => {
+            Json(serde_json::json!({ "token": state.tokens.issue(&account) })).into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+/// `POST /account/logout`: clears the session cookie.
+pub async fn logout() -> Response {
+    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    ([(header::SET_COOKIE, cookie)], StatusCode::OK).into_response()
+}
+
+/// `GET /account/me`: the logged-in account, or 401.
+pub async fn me(user: Option<axum::Extension<HubUser>>) -> Response {
+    match user {
+        Some(axum::Extension(user)) => Json(Account {
+            id: user.id,
+            user_name: user.name.unwrap_or_default(),
+        })
+        .into_response(),
+        None => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}

@@ -1,0 +1,323 @@
+//! The six hubs of the showcase, with the learning app's method and callback names.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use signalr_server::{CallContext, Hub, HubError};
+
+use crate::AppState;
+use crate::store::Votes;
+
+/// The houses of `/hubs/houses`; each is a group.
+const HOUSES: [&str; 4] = ["Gryffindor", "Slytherin", "Hufflepuff", "Ravenclaw"];
+
+/// Live counters of `/hubs/userCount`.
+#[derive(Default)]
+pub struct Counters {
+    users: AtomicI64,
+    views: AtomicI64,
+}
+
+/// How many connections each user has open on `/hubs/chat`.
+#[derive(Default)]
+pub struct Presence {
+    connections: Mutex<HashMap<String, usize>>,
+}
+
+type Context = CallContext<AppState>;
+
+/// A hub's answer when the database fails.
+fn storage_error(error: rusqlite::Error) -> HubError {
+    tracing::error!(%error, "database error");
+    HubError::typed("StorageException", error.to_string())
+}
+
+pub fn user_count(state: AppState) -> Hub<AppState> {
+    async fn broadcast_users(context: Context, change: i64) -> Result<(), HubError> {
+        let users = context
+            .state()
+            .counters
+            .users
+            .fetch_add(change, Ordering::SeqCst)
+            + change;
+        context
+            .clients()
+            .all()
+            .send("updateTotalUsers", (users,))
+            .await?;
+        Ok(())
+    }
+    async fn new_window_loaded(context: Context, name: String) -> Result<String, HubError> {
+        let views = context
+            .state()
+            .counters
+            .views
+            .fetch_add(1, Ordering::SeqCst)
+            + 1;
+        context
+            .clients()
+            .all()
+            .send("updateTotalViews", (views,))
+            .await?;
+        Ok(format!("Total views for {name} - {views}"))
+    }
+    Hub::builder(state)
+        .on_connected(|context| broadcast_users(context, 1))
+        .on_disconnected(|context| broadcast_users(context, -1))
+        .method("NewWindowLoaded", new_window_loaded)
+        .build()
+}
+
+pub fn deathly_hallows(state: AppState) -> Hub<AppState> {
+    async fn get_vote_status(context: Context) -> Result<Votes, HubError> {
+        context.state().store.votes().map_err(storage_error)
+    }
+    Hub::builder(state)
+        .method("GetVoteStatus", get_vote_status)
+        .build()
+}
+
+/// The houses a connection has joined, in joining order.
+#[derive(Clone, Default)]
+struct JoinedHouses(Vec<String>);
+
+pub fn houses(state: AppState) -> Hub<AppState> {
+    fn house_name(house: &str) -> Result<&'static str, HubError> {
+        HOUSES
+            .into_iter()
+            .find(|known| known.eq_ignore_ascii_case(house))
+            .ok_or_else(|| HubError::new(format!("There is no house named '{house}'.")))
+    }
+    /// Adds or removes `house` from the caller's list; `None` when nothing changed.
+    fn update_joined(context: &Context, house: &str, join: bool) -> Option<String> {
+        let mut items = context.items().lock().expect("items lock");
+        let joined = &mut items.get_or_insert_default::<JoinedHouses>().0;
+        let present = joined.iter().any(|name| name == house);
+        match (join, present) {
+            (true, false) => joined.push(house.to_owned()),
+            (false, true) => joined.retain(|name| name != house),
+            _ => return None,
+        }
+        Some(joined.join(" "))
+    }
+    async fn join_house(context: Context, house: String) -> Result<(), HubError> {
+        let house = house_name(&house)?;
+        let Some(joined) = update_joined(&context, house, true) else {
+            return Ok(());
+        };
+        context.groups().add(context.connection_id(), house).await?;
+        let clients = context.clients();
+        clients
+            .caller()
+            .send("subscriptionStatus", (joined, house, true))
+            .await?;
+        clients
+            .others_in_group(house)
+            .send("userJoined", (house, ""))
+            .await?;
+        Ok(())
+    }
+    async fn leave_house(context: Context, house: String) -> Result<(), HubError> {
+        let house = house_name(&house)?;
+        let Some(joined) = update_joined(&context, house, false) else {
+            return Ok(());
+        };
+        context
+            .groups()
+            .remove(context.connection_id(), house)
+            .await?;
+        let clients = context.clients();
+        clients
+            .caller()
+            .send("subscriptionStatus", (joined, house, false))
+            .await?;
+        clients.group(house).send("userLeaved", (house, "")).await?;
+        Ok(())
+    }
+    async fn send_notification(
+        context: Context,
+        house: String,
+        message: String,
+    ) -> Result<(), HubError> {
+        let house = house_name(&house)?;
+        context
+            .clients()
+            .group(house)
+            .send("houseNotification", ("", house, message))
+            .await?;
+        Ok(())
+    }
+    Hub::builder(state)
+        .method("JoinHouse", join_house)
+        .method("LeaveHouse", leave_house)
+        .method("SendNotification", send_notification)
+        .build()
+}
+
+pub fn basic_chat(state: AppState) -> Hub<AppState> {
+    async fn send_message(
+        context: Context,
+        sender: String,
+        receiver: Option<String>,
+        message: String,
+    ) -> Result<(), HubError> {
+        let clients = context.clients();
+        let receiver = receiver.unwrap_or_default();
+        if receiver.is_empty() {
+            clients
+                .all()
+                .send("MessageReceived", (sender, message))
+                .await?;
+            return Ok(());
+        }
+        let account = context
+            .state()
+            .store
+            .account_with_hash(&receiver)
+            .map_err(storage_error)?;
+        let Some((account, _)) = account else {
+            return Err(HubError::new(format!(
+                "There is no user named '{receiver}'."
+            )));
+        };
+        clients
+            .user(&account.id)
+            .send("MessageReceived", (sender, message))
+            .await?;
+        Ok(())
+    }
+    Hub::builder(state)
+        .authorized_method("SendMessage", send_message)
+        .build()
+}
+
+pub fn order(state: AppState) -> Hub<AppState> {
+    Hub::builder(state).build()
+}
+
+pub fn chat(state: AppState) -> Hub<AppState> {
+    /// The caller's account id and name (the hub requires a logged-in user).
+    fn caller(context: &Context) -> (String, String) {
+        let user = context.user().expect("the chat hub requires a user");
+        (user.id.clone(), user.name.clone().unwrap_or_default())
+    }
+    async fn on_connected(context: Context) -> Result<(), HubError> {
+        let (id, name) = caller(&context);
+        let first = {
+            let mut open = context
+                .state()
+                .presence
+                .connections
+                .lock()
+                .expect("presence lock");
+            let count = open.entry(id.clone()).or_default();
+            *count += 1;
+            *count == 1
+        };
+        if first {
+            context
+                .clients()
+                .others()
+                .send("UserConnected", (id, name))
+                .await?;
+        }
+        Ok(())
+    }
+    async fn on_disconnected(context: Context) -> Result<(), HubError> {
+        let (id, name) = caller(&context);
+        let last = {
+            let mut open = context
+                .state()
+                .presence
+                .connections
+                .lock()
+                .expect("presence lock");
+            let count = open.entry(id.clone()).or_default();
+            *count = count.saturating_sub(1);
+            let last = *count == 0;
+            if last {
+                open.remove(&id);
+            }
+            last
+        };
+        if last {
+            context
+                .clients()
+                .others()
+                .send("UserDisconnected", (id, name))
+                .await?;
+        }
+        Ok(())
+    }
+    async fn new_room_created(
+        context: Context,
+        max_room: i64,
+        room_id: i64,
+        room_name: String,
+    ) -> Result<(), HubError> {
+        let (id, name) = caller(&context);
+        context
+            .clients()
+            .all()
+            .send("NewRoomCreated", (max_room, room_id, room_name, id, name))
+            .await?;
+        Ok(())
+    }
+    async fn room_deleted(
+        context: Context,
+        deleted_id: i64,
+        deleted_name: String,
+        selected_id: i64,
+    ) -> Result<(), HubError> {
+        let (id, name) = caller(&context);
+        let arguments = (deleted_id, deleted_name, selected_id, id, name);
+        context
+            .clients()
+            .all()
+            .send("RoomDeleted", arguments)
+            .await?;
+        Ok(())
+    }
+    async fn send_public_message(
+        context: Context,
+        room_id: i64,
+        room_name: String,
+        message: String,
+    ) -> Result<(), HubError> {
+        let (id, name) = caller(&context);
+        let arguments = (room_id, room_name, id, name, message);
+        context
+            .clients()
+            .all()
+            .send("PublicMessageReceived", arguments)
+            .await?;
+        Ok(())
+    }
+    async fn send_private_message(
+        context: Context,
+        receiver_id: String,
+        receiver_name: String,
+        message: String,
+    ) -> Result<(), HubError> {
+        let (id, name) = caller(&context);
+        let chat_id = uuid::Uuid::new_v4().to_string();
+        let recipients = [id.clone(), receiver_id.clone()];
+        let arguments = (id, name, receiver_id, receiver_name, message, chat_id);
+        context
+            .clients()
+            .users(&recipients)
+            .send("PrivateMessageReceived", arguments)
+            .await?;
+        Ok(())
+    }
+    Hub::builder(state)
+        .require_authenticated_user()
+        .on_connected(on_connected)
+        .on_disconnected(on_disconnected)
+        .method("NewRoomCreated", new_room_created)
+        .method("RoomDeleted", room_deleted)
+        .method("SendPublicMessage", send_public_message)
+        .method("SendPrivateMessage", send_private_message)
+        .build()
+}
