@@ -13,6 +13,7 @@ use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use signalr_server::HubUser;
 
+use crate::rejection::Rejection;
 use crate::store::Account;
 use crate::{AppState, Web};
 
@@ -113,30 +114,25 @@ struct Credentials {
     password: String,
 }
 
-fn read_credentials(headers: &HeaderMap, body: &Bytes) -> Result<Credentials, Response> {
+fn read_credentials(headers: &HeaderMap, body: &Bytes) -> Result<Credentials, Rejection> {
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
     let credentials: Credentials = if is_form {
-        serde_urlencoded::from_bytes(body).map_err(|_| bad_request("the form is malformed"))?
+        serde_urlencoded::from_bytes(body)
+            .map_err(|_| Rejection::BadRequest("the form is malformed"))?
     } else {
-        serde_json::from_slice(body)
-            .map_err(|_| bad_request("the body must be JSON with userName and password"))?
+        serde_json::from_slice(body).map_err(|_| {
+            Rejection::BadRequest("the body must be JSON with userName and password")
+        })?
     };
     if credentials.user_name.trim().is_empty() || credentials.password.is_empty() {
-        return Err(bad_request("userName and password must not be empty"));
+        return Err(Rejection::BadRequest(
+            "userName and password must not be empty",
+        ));
     }
     Ok(credentials)
-}
-
-fn bad_request(message: &'static str) -> Response {
-    (StatusCode::BAD_REQUEST, message).into_response()
-}
-
-fn internal(error: impl std::fmt::Display) -> Response {
-    tracing::error!(%error, "request failed");
-    StatusCode::INTERNAL_SERVER_ERROR.into_response()
 }
 
 /// A 200 with the account that also sets the session cookie.
@@ -149,11 +145,12 @@ fn signed_in(state: &AppState, account: Account) -> Response {
 }
 
 /// `POST /account/register`.
-pub async fn register(State(state): State<Web>, headers: HeaderMap, body: Bytes) -> Response {
-    let credentials = match read_credentials(&headers, &body) {
-        Ok(credentials) => credentials,
-        Err(response) => return response,
-    };
+pub async fn register(
+    State(state): State<Web>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Rejection> {
+    let credentials = read_credentials(&headers, &body)?;
     let password = credentials.password;
     let hash = tokio::task::spawn_blocking(move || {
         let salt =
@@ -162,32 +159,24 @@ pub async fn register(State(state): State<Web>, headers: HeaderMap, body: Bytes)
             .hash_password(password.as_bytes(), &salt)
             .map(|hash| hash.to_string())
     })
-    .await;
-    let hash = match hash {
-        Ok(Ok(hash)) => hash,
-        Ok(Err(error)) => return internal(error),
-        Err(error) => return internal(error),
-    };
-    match state
+    .await
+    .map_err(Rejection::internal)?
+    .map_err(Rejection::internal)?;
+    let account = state
         .store
         .create_account(credentials.user_name.trim(), &hash)
-    {
-        Ok(Some(account)) => signed_in(&state, account),
-        Ok(None) => (StatusCode::CONFLICT, "that user name is taken").into_response(),
-        Err(error) => internal(error),
-    }
+        .map_err(Rejection::internal)?
+        .ok_or(Rejection::Conflict("that user name is taken"))?;
+    Ok(signed_in(&state, account))
 }
 
-/// Checks credentials; `Err` holds the response for a failure.
-async fn verify(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Account, Response> {
+/// Checks credentials.
+async fn verify(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Account, Rejection> {
     let credentials = read_credentials(headers, body)?;
-    let unauthorized = || (StatusCode::UNAUTHORIZED, "wrong user name or password").into_response();
-    let Some((account, hash)) = state
-        .store
-        .account_with_hash(credentials.user_name.trim())
-        .map_err(internal)?
-    else {
-        return Err(unauthorized());
+    let unauthorized = Rejection::Unauthorized("wrong user name or password");
+    let found = state.store.account_with_hash(credentials.user_name.trim());
+    let Some((account, hash)) = found.map_err(Rejection::internal)? else {
+        return Err(unauthorized);
     };
     let password = credentials.password;
     let valid = tokio::task::spawn_blocking(move || {
@@ -198,30 +187,32 @@ async fn verify(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<A
         })
     })
     .await
-    .map_err(internal)?;
+    .map_err(Rejection::internal)?;
     if valid {
         Ok(account)
     } else {
-        Err(unauthorized())
+        Err(unauthorized)
     }
 }
 
 /// `POST /account/login`.
-pub async fn login(State(state): State<Web>, headers: HeaderMap, body: Bytes) -> Response {
-    match verify(&state, &headers, &body).await {
-        Ok(account) => signed_in(&state, account),
-        Err(response) => response,
-    }
+pub async fn login(
+    State(state): State<Web>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Rejection> {
+    let account = verify(&state, &headers, &body).await?;
+    Ok(signed_in(&state, account))
 }
 
 /// `POST /account/token`: a bearer token for scripts.
-pub async fn token(State(state): State<Web>, headers: HeaderMap, body: Bytes) -> Response {
-    match verify(&state, &headers, &body).await {
-        Ok(account) => {
-            Json(serde_json::json!({ "token": state.tokens.issue(&account) })).into_response()
-        }
-        Err(response) => response,
-    }
+pub async fn token(
+    State(state): State<Web>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Rejection> {
+    let account = verify(&state, &headers, &body).await?;
+    Ok(Json(serde_json::json!({ "token": state.tokens.issue(&account) })).into_response())
 }
 
 /// `POST /account/logout`: clears the session cookie.

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod hubs;
+mod rejection;
 mod rest;
 mod store;
 

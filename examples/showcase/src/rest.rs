@@ -9,9 +9,10 @@ use signalr_server::HubUser;
 
 use crate::Web;
 
+use crate::rejection::Rejection;
+
 fn internal(error: impl std::fmt::Display) -> Response {
-    tracing::error!(%error, "request failed");
-    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+    Rejection::internal(error).into_response()
 }
 
 #[derive(Deserialize)]
@@ -73,33 +74,30 @@ pub async fn all_orders(State(web): State<Web>) -> Response {
     }
 }
 
-/// The logged-in user, or a 401 response.
+/// The logged-in user, if any.
 type LoggedIn = Option<Extension<HubUser>>;
 
-fn require(user: LoggedIn) -> Result<HubUser, Response> {
+/// The logged-in user, or 401.
+fn require(user: LoggedIn) -> Result<HubUser, Rejection> {
     user.map(|Extension(user)| user)
-        .ok_or_else(|| StatusCode::UNAUTHORIZED.into_response())
+        .ok_or(Rejection::Unauthorized(""))
 }
 
 /// `GET /ChatRooms/GetChatRoom`.
-pub async fn chat_rooms(State(web): State<Web>, user: LoggedIn) -> Response {
-    if let Err(response) = require(user) {
-        return response;
-    }
-    web.store
-        .chat_rooms()
-        .map_or_else(internal, |rooms| Json(rooms).into_response())
+pub async fn chat_rooms(State(web): State<Web>, user: LoggedIn) -> Result<Response, Rejection> {
+    require(user)?;
+    let rooms = web.store.chat_rooms().map_err(Rejection::internal)?;
+    Ok(Json(rooms).into_response())
 }
 
 /// `GET /ChatRooms/GetChatUser`: every account but the caller.
-pub async fn chat_users(State(web): State<Web>, user: LoggedIn) -> Response {
-    let user = match require(user) {
-        Ok(user) => user,
-        Err(response) => return response,
-    };
-    web.store
+pub async fn chat_users(State(web): State<Web>, user: LoggedIn) -> Result<Response, Rejection> {
+    let user = require(user)?;
+    let users = web
+        .store
         .other_accounts(&user.id)
-        .map_or_else(internal, |users| Json(users).into_response())
+        .map_err(Rejection::internal)?;
+    Ok(Json(users).into_response())
 }
 
 #[derive(Deserialize)]
@@ -112,18 +110,14 @@ pub async fn create_chat_room(
     State(web): State<Web>,
     user: LoggedIn,
     Json(room): Json<NewRoom>,
-) -> Response {
-    if let Err(response) = require(user) {
-        return response;
-    }
+) -> Result<Response, Rejection> {
+    require(user)?;
     let name = room.name.trim();
     if name.is_empty() {
-        return (StatusCode::BAD_REQUEST, "a room needs a name").into_response();
+        return Err(Rejection::BadRequest("a room needs a name"));
     }
-    match web.store.add_chat_room(name) {
-        Ok(room) => (StatusCode::CREATED, Json(room)).into_response(),
-        Err(error) => internal(error),
-    }
+    let room = web.store.add_chat_room(name).map_err(Rejection::internal)?;
+    Ok((StatusCode::CREATED, Json(room)).into_response())
 }
 
 /// `DELETE /ChatRooms/DeleteChatRoom/{id}`: `{"deleted": id, "selected": first remaining or 0}`.
@@ -131,19 +125,16 @@ pub async fn delete_chat_room(
     State(web): State<Web>,
     user: LoggedIn,
     Path(id): Path<i64>,
-) -> Response {
-    if let Err(response) = require(user) {
-        return response;
+) -> Result<Response, Rejection> {
+    require(user)?;
+    if !web
+        .store
+        .delete_chat_room(id)
+        .map_err(Rejection::internal)?
+    {
+        return Err(Rejection::NotFound);
     }
-    match web.store.delete_chat_room(id) {
-        Ok(false) => StatusCode::NOT_FOUND.into_response(),
-        Ok(true) => match web.store.chat_rooms() {
-            Ok(rooms) => {
-                let selected = rooms.first().map_or(0, |room| room.id);
-                Json(serde_json::json!({ "deleted": id, "selected": selected })).into_response()
-            }
-            Err(error) => internal(error),
-        },
-        Err(error) => internal(error),
-    }
+    let rooms = web.store.chat_rooms().map_err(Rejection::internal)?;
+    let selected = rooms.first().map_or(0, |room| room.id);
+    Ok(Json(serde_json::json!({ "deleted": id, "selected": selected })).into_response())
 }
