@@ -97,7 +97,7 @@ impl Registry {
         self.entries.lock().expect("lock").get(token).cloned()
     }
 
-    pub(crate) fn remove(&self, token: &str) {
+    fn remove(&self, token: &str) {
         self.entries.lock().expect("lock").remove(token);
     }
 
@@ -257,12 +257,28 @@ where
         headers: parts.headers,
     };
     let hub = endpoint.hub.clone();
-    let registry = endpoint.registry.clone();
+    let registration = Registration {
+        registry: endpoint.registry.clone(),
+        token,
+    };
     let connection_id = entry.connection_id.clone();
     websocket::configure(upgrade, &hub.options).on_upgrade(move |socket| async move {
         websocket::serve(socket, hub, connection_id, request, user).await;
-        registry.remove(&token);
+        drop(registration);
     })
+}
+
+/// Forgets a connection's token when dropped: after its transport ended, or when the upgrade
+/// never completed.
+struct Registration {
+    registry: Arc<Registry>,
+    token: String,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.registry.remove(&self.token);
+    }
 }
 
 /// POST and DELETE: the sends and terminations of the HTTP transports.
