@@ -42,9 +42,24 @@ pub(crate) struct WriterProtocol {
     pub(crate) binary: bool,
 }
 
+/// A transport's report that the client sent more in one piece than it may buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameTooLarge;
+
+/// One item of a transport's inbound stream.
+pub(crate) type Inbound = Result<Bytes, FrameTooLarge>;
+
+fn size_exceeded(limit: usize) -> CloseReason {
+    CloseReason::ProtocolError(format!(
+        "The maximum message size of {limit}B was exceeded. The message size can be configured \
+         in AddHubOptions."
+    ))
+}
+
 /// Everything a transport hands over to run a hub connection.
 pub(crate) struct ConnectionParts<I> {
     /// Chunks received from the client; the stream ends when the transport closes.
+    /// [`FrameTooLarge`] ends the connection with the size-limit error.
     pub(crate) inbound: I,
     /// The outgoing queue the transport's writer drains.
     pub(crate) outbound: mpsc::Sender<Bytes>,
@@ -116,7 +131,7 @@ impl CloseReason {
 pub(crate) async fn run<S, I>(hub: Arc<HubShared<S>>, parts: ConnectionParts<I>)
 where
     S: Clone + Send + Sync + 'static,
-    I: Stream<Item = Bytes> + Unpin + Send,
+    I: Stream<Item = Inbound> + Unpin + Send,
 {
     let span = tracing::debug_span!(
         "connection",
@@ -129,7 +144,7 @@ where
 async fn run_in_span<S, I>(hub: Arc<HubShared<S>>, mut parts: ConnectionParts<I>)
 where
     S: Clone + Send + Sync + 'static,
-    I: Stream<Item = Bytes> + Unpin + Send,
+    I: Stream<Item = Inbound> + Unpin + Send,
 {
     let mut buffer = BytesMut::new();
     let Some(protocol) = handshake(&hub, &mut parts, &mut buffer).await else {
@@ -207,7 +222,7 @@ async fn handshake<S, I>(
     buffer: &mut BytesMut,
 ) -> Option<Arc<dyn HubProtocol>>
 where
-    I: Stream<Item = Bytes> + Unpin,
+    I: Stream<Item = Inbound> + Unpin,
 {
     let options = &hub.options;
     let read = read_handshake(
@@ -297,7 +312,7 @@ async fn read_handshake<I>(
     limit: Option<usize>,
 ) -> HandshakeRead
 where
-    I: Stream<Item = Bytes> + Unpin,
+    I: Stream<Item = Inbound> + Unpin,
 {
     loop {
         let visible = limit.map_or(buffer.len(), |limit| buffer.len().min(limit));
@@ -313,7 +328,8 @@ where
             Err(error) => return HandshakeRead::Malformed(error.to_string()),
         }
         match inbound.next().await {
-            Some(chunk) => buffer.extend_from_slice(&chunk),
+            Some(Ok(chunk)) => buffer.extend_from_slice(&chunk),
+            Some(Err(FrameTooLarge)) => return HandshakeRead::TooLarge,
             None => return HandshakeRead::Closed,
         }
     }
@@ -351,7 +367,7 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
         buffer: &mut BytesMut,
     ) -> CloseReason
     where
-        I: Stream<Item = Bytes> + Unpin,
+        I: Stream<Item = Inbound> + Unpin,
     {
         let options = self.context.hub.options.clone();
         loop {
@@ -371,7 +387,11 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
             match received {
                 Err(()) => return CloseReason::ClientTimeout,
                 Ok(None) => return CloseReason::TransportEnded,
-                Ok(Some(chunk)) => buffer.extend_from_slice(&chunk),
+                Ok(Some(Ok(chunk))) => buffer.extend_from_slice(&chunk),
+                Ok(Some(Err(FrameTooLarge))) => {
+                    let limit = options.maximum_receive_message_size.unwrap_or(usize::MAX);
+                    return size_exceeded(limit);
+                }
             }
         }
     }
@@ -387,12 +407,7 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
             match self.protocol.parse(&buffer[..visible]) {
                 Ok(Parsed::Incomplete) => {
                     return match limit {
-                        Some(limit) if buffer.len() > limit => {
-                            Some(CloseReason::ProtocolError(format!(
-                                "The maximum message size of {limit}B was exceeded. The message size \
-                             can be configured in AddHubOptions."
-                            )))
-                        }
+                        Some(limit) if buffer.len() > limit => Some(size_exceeded(limit)),
                         _ => None,
                     };
                 }
@@ -464,10 +479,10 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
 }
 
 /// Waits for the next chunk, for at most `timeout` when one is given; `Err` on timeout.
-async fn next_within<I: Stream<Item = Bytes> + Unpin>(
+async fn next_within<I: Stream<Item = Inbound> + Unpin>(
     inbound: &mut I,
     timeout: Option<Duration>,
-) -> Result<Option<Bytes>, ()> {
+) -> Result<Option<Inbound>, ()> {
     match timeout {
         Some(timeout) => tokio::time::timeout(timeout, inbound.next())
             .await

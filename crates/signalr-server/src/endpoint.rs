@@ -162,19 +162,19 @@ pub(crate) async fn negotiate<S>(endpoint: Arc<Endpoint<S>>, request: Request) -
         .uri()
         .query()
         .and_then(|query| query_value(query, "negotiateVersion"));
-    let version = match requested.map(|text| text.parse::<u32>()) {
+    let version = match requested.map(|text| text.parse::<i32>()) {
         None => 0,
         Some(Ok(version)) => version,
         Some(Err(_)) => {
             return negotiate_error("The client requested a non-integer protocol version.".into());
         }
     };
-    if version < minimum {
+    if i64::from(version) < i64::from(minimum) {
         return negotiate_error(format!(
             "The client requested version '{version}', but the server does not support this version."
         ));
     }
-    let version = version.min(1);
+    let version = version.clamp(0, 1) as u32;
     let (connection_id, token) = endpoint.registry.negotiate(version);
     tracing::debug!(%connection_id, version, "negotiated");
     let response = NegotiateResponse {

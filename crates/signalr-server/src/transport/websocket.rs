@@ -17,7 +17,7 @@ use signalr_protocol::negotiate::TransportType;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::connection::{self, ConnectionParts, WriterProtocol};
+use crate::connection::{self, ConnectionParts, FrameTooLarge, WriterProtocol};
 use crate::hub::{HubShared, RequestInfo};
 use crate::options::HubOptions;
 use crate::user::HubUser;
@@ -27,11 +27,12 @@ const FRAME_BATCH_LIMIT: usize = 64 * 1024;
 
 /// Sizes the socket's buffers for many mostly idle connections.
 pub(crate) fn configure(upgrade: WebSocketUpgrade, options: &HubOptions) -> WebSocketUpgrade {
-    // A frame may carry several messages, so it may be larger than the message limit; the
-    // hub handler enforces the limit per message.
+    // A frame may carry many messages (clients batch what they queue), so it may be far
+    // larger than the message limit, which the hub handler enforces per message; this cap only
+    // bounds what one frame can make the server buffer.
     let frame_limit = options
         .maximum_receive_message_size
-        .map_or(64 << 20, |limit| (limit * 8).max(1 << 20));
+        .map_or(64 << 20, |limit| (limit * 64).max(16 << 20));
     upgrade
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
@@ -61,19 +62,20 @@ pub(crate) async fn serve<S>(
         aborted.clone(),
         writer_protocol.clone(),
     ));
-    let inbound = stream
-        .take_while(|frame| {
-            std::future::ready(
-                matches!(frame, Ok(message) if !matches!(message, Message::Close(_))),
-            )
-        })
-        .filter_map(|frame| {
-            std::future::ready(match frame {
-                Ok(Message::Text(text)) => Some(Bytes::from(text)),
-                Ok(Message::Binary(bytes)) => Some(bytes),
-                _ => None,
-            })
-        });
+    let inbound = futures_util::stream::unfold(Some(stream), |stream| async move {
+        let mut stream = stream?;
+        loop {
+            let received = match stream.next().await? {
+                Ok(Message::Text(text)) => Ok(Bytes::from(text)),
+                Ok(Message::Binary(bytes)) => Ok(bytes),
+                Ok(Message::Close(_)) => return None,
+                Ok(_) => continue,
+                Err(error) if is_too_large(&error) => return Some((Err(FrameTooLarge), None)),
+                Err(_) => return None,
+            };
+            return Some((received, Some(stream)));
+        }
+    });
     let parts = ConnectionParts {
         inbound: Box::pin(inbound),
         outbound,
@@ -99,6 +101,7 @@ async fn write_loop(
     aborted: CancellationToken,
     protocol: Arc<OnceLock<WriterProtocol>>,
 ) {
+    let mut failed = false;
     loop {
         let keep_alive = protocol.get().and_then(|protocol| protocol.keep_alive);
         let next = tokio::select! {
@@ -111,23 +114,34 @@ async fn write_loop(
         let frame = join_queued(first, &mut queue);
         if send_frame(&mut sink, frame, &protocol).await.is_err() {
             aborted.cancel();
-            return;
+            failed = true;
+            break;
         }
     }
     // The handler is done: send what it queued last (its Close message), then close.
-    while let Ok(first) = queue.try_recv() {
+    while !failed && let Ok(first) = queue.try_recv() {
         let frame = join_queued(first, &mut queue);
-        if send_frame(&mut sink, frame, &protocol).await.is_err() {
-            return;
-        }
+        failed = send_frame(&mut sink, frame, &protocol).await.is_err();
     }
     drop(queue);
-    let close = CloseFrame {
-        code: close_code::NORMAL,
-        reason: Utf8Bytes::from_static(""),
-    };
-    let _ = sink.send(Message::Close(Some(close))).await;
+    if !failed {
+        let close = CloseFrame {
+            code: close_code::NORMAL,
+            reason: Utf8Bytes::from_static(""),
+        };
+        let _ = sink.send(Message::Close(Some(close))).await;
+    }
+    // Also after a failed send: when the client closed first, this flushes the reply to its
+    // close frame that the socket still owes it.
     let _ = sink.close().await;
+}
+
+/// Whether a read failed because a frame was over the cap.
+fn is_too_large(error: &axum::Error) -> bool {
+    let source = std::error::Error::source(error);
+    source
+        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|error| matches!(error, tungstenite::Error::Capacity(_)))
 }
 
 async fn sleep_or_forever(duration: Option<std::time::Duration>) {
