@@ -49,7 +49,7 @@ impl HubRouterExt for Router {
 /// # use axum::Router;
 /// use signalr_server::CaseInsensitivePaths;
 /// use tower::Layer;
-/// let app = CaseInsensitivePaths::new(["/hubs/chat"]).layer(Router::new());
+/// let app = CaseInsensitivePaths::new(["/hubs/chat"]).layer(Router::<()>::new());
 /// ```
 #[derive(Debug, Clone)]
 pub struct CaseInsensitivePaths {
@@ -66,13 +66,20 @@ impl CaseInsensitivePaths {
 
     fn rewrite(&self, uri: &Uri) -> Option<Uri> {
         let path = uri.path();
-        let canonical = self.canonical.iter().find(|canonical| {
-            let length = canonical.len();
-            path.len() >= length
-                && path.as_bytes()[..length].eq_ignore_ascii_case(canonical.as_bytes())
-                && (path.len() == length || path.as_bytes()[length] == b'/')
-                && &path[..length] != canonical.as_str()
-        })?;
+        // The longest match wins, so `/hub/negotiate` is folded whole, not just `/hub`.
+        let canonical = self
+            .canonical
+            .iter()
+            .filter(|canonical| {
+                let length = canonical.len();
+                path.len() >= length
+                    && path.as_bytes()[..length].eq_ignore_ascii_case(canonical.as_bytes())
+                    && (path.len() == length || path.as_bytes()[length] == b'/')
+            })
+            .max_by_key(|canonical| canonical.len())?;
+        if path.starts_with(canonical.as_str()) {
+            return None;
+        }
         let rest = &path[canonical.len()..];
         let query = uri
             .query()
@@ -143,6 +150,13 @@ mod tests {
             Some("/Home/GetAllOrder")
         );
         assert_eq!(rewrite("/hubs/deathlyhallows"), None);
+        let paths = CaseInsensitivePaths::new(["/hub", "/hub/negotiate"]);
+        let rewrite = |uri: &str| {
+            paths
+                .rewrite(&uri.parse().unwrap())
+                .map(|uri| uri.to_string())
+        };
+        assert_eq!(rewrite("/HUB/NEGOTIATE").as_deref(), Some("/hub/negotiate"));
         assert_eq!(rewrite("/hubs/deathlyhallowsX"), None);
     }
 }

@@ -19,6 +19,24 @@ use crate::{AppState, Web};
 
 /// The session cookie's name.
 const SESSION_COOKIE: &str = "session";
+/// Limits on what an account may be made of.
+const MAX_USER_NAME: usize = 64;
+const MAX_PASSWORD: usize = 1024;
+
+/// How many passwords may be hashed at once: each hash takes 19 MiB on purpose, so without a
+/// bound a burst of logins would take gigabytes.
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
+/// Runs password hashing work on the blocking pool, a few at a time.
+async fn hashing<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Rejection> {
+    let _permit = HASHING.acquire().await.map_err(Rejection::internal)?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(Rejection::internal)
+}
+
 /// How long sessions and bearer tokens last.
 const TOKEN_LIFETIME_SECONDS: u64 = 7 * 24 * 3600;
 
@@ -64,24 +82,23 @@ impl Tokens {
     }
 }
 
-/// Finds the caller's token: the session cookie, an `Authorization: Bearer` header, or (for
+/// The caller's candidate tokens, in order: the session cookie, an `Authorization: Bearer` header, or (for
 /// browsers' WebSockets and Server-Sent Events) the `access_token` query parameter.
-fn find_token(request: &Request) -> Option<String> {
+fn find_tokens(request: &Request) -> impl Iterator<Item = String> + use<> {
     let headers = request.headers();
-    if let Some(token) = cookie(headers, SESSION_COOKIE) {
-        return Some(token);
-    }
+    let session = cookie(headers, SESSION_COOKIE);
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    if let Some(token) = bearer {
-        return Some(token.trim().to_owned());
-    }
-    request.uri().query()?.split('&').find_map(|pair| {
-        // JWTs hold only characters that URL encoding leaves alone.
-        pair.strip_prefix("access_token=").map(str::to_owned)
-    })
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(|token| token.trim().to_owned());
+    let query = request.uri().query().and_then(|query| {
+        query.split('&').find_map(|pair| {
+            // JWTs hold only characters that URL encoding leaves alone.
+            pair.strip_prefix("access_token=").map(str::to_owned)
+        })
+    });
+    session.into_iter().chain(bearer).chain(query)
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -98,7 +115,8 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Middleware: attaches the authenticated user, if any, to the request.
 pub async fn authenticate(State(state): State<Web>, mut request: Request, next: Next) -> Response {
-    if let Some(user) = find_token(&request).and_then(|token| state.tokens.check(&token)) {
+    // A stale cookie must not hide a valid bearer token: the first valid one wins.
+    if let Some(user) = find_tokens(&request).find_map(|token| state.tokens.check(&token)) {
         request.extensions_mut().insert(user);
     }
     next.run(request).await
@@ -132,6 +150,15 @@ fn read_credentials(headers: &HeaderMap, body: &Bytes) -> Result<Credentials, Re
             "userName and password must not be empty",
         ));
     }
+    let name = credentials.user_name.trim();
+    if name.chars().count() > MAX_USER_NAME || name.chars().any(char::is_control) {
+        return Err(Rejection::BadRequest(
+            "userName: at most 64 characters, no control characters",
+        ));
+    }
+    if credentials.password.len() > MAX_PASSWORD {
+        return Err(Rejection::BadRequest("password: at most 1024 bytes"));
+    }
     Ok(credentials)
 }
 
@@ -152,15 +179,14 @@ pub async fn register(
 ) -> Result<Response, Rejection> {
     let credentials = read_credentials(&headers, &body)?;
     let password = credentials.password;
-    let hash = tokio::task::spawn_blocking(move || {
+    let hash = hashing(move || {
         let salt =
             SaltString::encode_b64(&rand::random::<[u8; 16]>()).expect("16 bytes fit a salt");
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|hash| hash.to_string())
     })
-    .await
-    .map_err(Rejection::internal)?
+    .await?
     .map_err(Rejection::internal)?;
     let account = state
         .store
@@ -179,15 +205,14 @@ async fn verify(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<A
         return Err(unauthorized);
     };
     let password = credentials.password;
-    let valid = tokio::task::spawn_blocking(move || {
+    let valid = hashing(move || {
         PasswordHash::new(&hash).is_ok_and(|hash| {
             Argon2::default()
                 .verify_password(password.as_bytes(), &hash)
                 .is_ok()
         })
     })
-    .await
-    .map_err(Rejection::internal)?;
+    .await?;
     if valid {
         Ok(account)
     } else {

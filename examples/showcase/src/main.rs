@@ -68,7 +68,20 @@ const HUB_PATHS: [&str; 6] = [
     "/hubs/order",
     "/hubs/chat",
 ];
-const REST_PATHS: [&str; 3] = ["/home", "/ChatRooms", "/account"];
+const REST_PATHS: [&str; 12] = [
+    "/account/register",
+    "/account/login",
+    "/account/token",
+    "/account/logout",
+    "/account/me",
+    "/home/DeathlyHallows",
+    "/home/OrderPost",
+    "/home/GetAllOrder",
+    "/ChatRooms/GetChatRoom",
+    "/ChatRooms/GetChatUser",
+    "/ChatRooms/PostChatRoom",
+    "/ChatRooms/DeleteChatRoom",
+];
 
 struct Arguments {
     addr: SocketAddr,
@@ -172,7 +185,12 @@ async fn main() {
         std::process::exit(1);
     });
     let router = app(store).expect("the database answers");
-    let paths = HUB_PATHS.iter().chain(REST_PATHS.iter()).copied();
+    let negotiate_paths = HUB_PATHS.map(|path| format!("{path}/negotiate"));
+    let paths = HUB_PATHS
+        .iter()
+        .chain(REST_PATHS.iter())
+        .map(|path| path.to_string());
+    let paths = paths.chain(negotiate_paths);
     let service = CaseInsensitivePaths::new(paths).layer(router);
 
     let listener = tokio::net::TcpListener::bind(arguments.addr)

@@ -11,6 +11,9 @@ use crate::Web;
 
 use crate::rejection::Rejection;
 
+/// The longest order field or room name accepted.
+const MAX_TEXT: usize = 200;
+
 fn internal(error: impl std::fmt::Display) -> Response {
     Rejection::internal(error).into_response()
 }
@@ -54,6 +57,11 @@ pub struct OrderForm {
 /// `POST /Home/OrderPost`: stores the order, tells every order-hub client, and goes back to
 /// the order list.
 pub async fn post_order(State(web): State<Web>, Form(order): Form<OrderForm>) -> Response {
+    let too_long = |text: &str| text.chars().count() > MAX_TEXT;
+    if too_long(&order.name) || too_long(&order.item_name) || order.count < 1 {
+        return Rejection::BadRequest("names: at most 200 characters; count: at least 1")
+            .into_response();
+    }
     if let Err(error) = web
         .store
         .add_order(&order.name, &order.item_name, order.count)
@@ -113,8 +121,10 @@ pub async fn create_chat_room(
 ) -> Result<Response, Rejection> {
     require(user)?;
     let name = room.name.trim();
-    if name.is_empty() {
-        return Err(Rejection::BadRequest("a room needs a name"));
+    if name.is_empty() || name.chars().count() > MAX_TEXT {
+        return Err(Rejection::BadRequest(
+            "a room needs a name of at most 200 characters",
+        ));
     }
     let room = web.store.add_chat_room(name).map_err(Rejection::internal)?;
     Ok((StatusCode::CREATED, Json(room)).into_response())

@@ -68,6 +68,7 @@ impl Store {
     /// Opens (creating and migrating) the database at `path`.
     pub fn open(path: &Path) -> Result<Store> {
         let mut connection = Connection::open(path)?;
+        restrict_to_owner(path);
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut connection)?;
@@ -223,6 +224,17 @@ impl Store {
                 read_votes(db).map(Some)
             }
         })
+    }
+}
+
+/// The database holds password hashes and the token secret: only its owner may read it.
+fn restrict_to_owner(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if path.exists() {
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! handshake: text for JSON.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::extract::WebSocketUpgrade;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
@@ -57,6 +58,7 @@ pub(crate) async fn serve<S>(
     let writer_protocol = Arc::new(OnceLock::new());
     let writer = tokio::spawn(write_loop(
         sink,
+        hub.options.send_timeout,
         queue,
         closing.clone(),
         aborted.clone(),
@@ -96,6 +98,7 @@ type Sink = SplitSink<WebSocket, Message>;
 /// Drains the outgoing queue into frames until the handler is done, then closes with 1000.
 async fn write_loop(
     mut sink: Sink,
+    send_timeout: Duration,
     mut queue: mpsc::Receiver<Bytes>,
     closing: CancellationToken,
     aborted: CancellationToken,
@@ -112,7 +115,10 @@ async fn write_loop(
         };
         let Some(first) = next else { break };
         let frame = join_queued(first, &mut queue);
-        if send_frame(&mut sink, frame, &protocol).await.is_err() {
+        if send_frame(&mut sink, frame, &protocol, send_timeout)
+            .await
+            .is_err()
+        {
             aborted.cancel();
             failed = true;
             break;
@@ -121,7 +127,9 @@ async fn write_loop(
     // The handler is done: send what it queued last (its Close message), then close.
     while !failed && let Ok(first) = queue.try_recv() {
         let frame = join_queued(first, &mut queue);
-        failed = send_frame(&mut sink, frame, &protocol).await.is_err();
+        failed = send_frame(&mut sink, frame, &protocol, send_timeout)
+            .await
+            .is_err();
     }
     drop(queue);
     if !failed {
@@ -129,11 +137,12 @@ async fn write_loop(
             code: close_code::NORMAL,
             reason: Utf8Bytes::from_static(""),
         };
-        let _ = sink.send(Message::Close(Some(close))).await;
+        let _ = tokio::time::timeout(send_timeout, sink.send(Message::Close(Some(close)))).await;
     }
     // Also after a failed send: when the client closed first, this flushes the reply to its
-    // close frame that the socket still owes it.
-    let _ = sink.close().await;
+    // close frame that the socket still owes it. A client that reads nothing is not waited
+    // for longer than one send.
+    let _ = tokio::time::timeout(send_timeout, sink.close()).await;
 }
 
 /// Whether a read failed because a frame was over the cap.
@@ -166,10 +175,13 @@ fn join_queued(first: Bytes, queue: &mut mpsc::Receiver<Bytes>) -> Bytes {
     frame.freeze()
 }
 
+/// Sends one frame; a send that takes longer than `send_timeout` (a client that stopped
+/// reading) fails, as the reference's `TransportSendTimeout` does.
 async fn send_frame(
     sink: &mut Sink,
     frame: Bytes,
     protocol: &OnceLock<WriterProtocol>,
+    send_timeout: Duration,
 ) -> Result<(), axum::Error> {
     let binary = protocol.get().is_some_and(|protocol| protocol.binary);
     let message = if binary {
@@ -180,5 +192,10 @@ async fn send_frame(
             Err(_) => return Err(axum::Error::new("outgoing text was not UTF-8")),
         }
     };
-    sink.send(message).await
+    match tokio::time::timeout(send_timeout, sink.send(message)).await {
+        Ok(sent) => sent,
+        Err(_) => Err(axum::Error::new(
+            "the client did not read within the send timeout",
+        )),
+    }
 }
