@@ -174,11 +174,29 @@ window.Showcase = (() => {
     return new Date().toLocaleTimeString([], { hour12: false });
   }
 
-  // Every page shows who is logged in.
+  /** The demo pages, in the order the header lists them. */
+  const PAGES = [
+    ["/user-count.html", "User count"],
+    ["/deathly-hallows.html", "Deathly Hallows"],
+    ["/houses.html", "Houses"],
+    ["/basic-chat.html", "Basic chat"],
+    ["/orders.html", "Orders"],
+    ["/chat.html", "Chat"],
+  ];
+
+  /** Fills the header's navigation, so the page list lives in one place. */
+  function renderNav() {
+    const nav = document.getElementById("site-nav");
+    if (!nav) return;
+    nav.replaceChildren(...PAGES.map(([href, text]) => el("a", { href, text })));
+  }
+
+  // Every page shows the navigation and who is logged in.
   // A page that already rendered a fresher state (after logging in, say) wins.
   const showWhoAmI = () => fetchMe().then((user) => { if (!whoAmIRendered) renderWhoAmI(user); });
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", showWhoAmI);
-  else showWhoAmI();
+  const decorate = () => { renderNav(); showWhoAmI(); };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", decorate);
+  else decorate();
 
   return {
     el, toast, fetchMe, renderWhoAmI, showLoginHint, buildConnection, startConnection,
