@@ -129,4 +129,14 @@ pub trait HubProtocol: Send + Sync + 'static {
     /// [`ProtocolError::PayloadFormat`] when a value in the message was encoded for another
     /// protocol; `out` is then left as it was.
     fn write(&self, message: &HubMessage, out: &mut Vec<u8>) -> Result<(), ProtocolError>;
+
+    /// `message`, framed, as bytes of its own.
+    ///
+    /// # Errors
+    /// As [`write`](Self::write).
+    fn to_bytes(&self, message: &HubMessage) -> Result<bytes::Bytes, ProtocolError> {
+        let mut out = Vec::new();
+        self.write(message, &mut out)?;
+        Ok(out.into())
+    }
 }

@@ -187,12 +187,8 @@ where
     tracing::debug!(?reason, "connection closing");
 
     let close = reason.close_message(hub.options.enable_detailed_errors);
-    let mut bytes = Vec::new();
-    if protocol
-        .write(&HubMessage::Close(close), &mut bytes)
-        .is_ok()
-    {
-        let _ = parts.outbound.try_send(Bytes::from(bytes));
+    if let Ok(bytes) = protocol.to_bytes(&HubMessage::Close(close)) {
+        let _ = parts.outbound.try_send(bytes);
     }
     parts.closing.cancel();
 
@@ -279,15 +275,14 @@ where
         return refuse(parts, text).await;
     }
 
-    let mut ping = Vec::new();
-    protocol
-        .write(&HubMessage::Ping, &mut ping)
+    let ping = protocol
+        .to_bytes(&HubMessage::Ping)
         .expect("a ping always writes");
     let keep_alive =
         (parts.transport != TransportType::LongPolling).then_some(options.keep_alive_interval);
     let binary = format == signalr_protocol::TransferFormat::Binary;
     let _ = parts.writer.set(WriterProtocol {
-        ping: Bytes::from(ping),
+        ping,
         keep_alive,
         binary,
     });
@@ -430,12 +425,7 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
         match message {
             HubMessage::Invocation(invocation) => self.invoke(invocation).await,
             HubMessage::StreamInvocation(invocation) => {
-                let text = match self
-                    .context
-                    .hub
-                    .methods
-                    .get(&invocation.target.to_lowercase())
-                {
+                let text = match self.context.hub.method(&invocation.target) {
                     Some(_) => format!(
                         "The client attempted to invoke the non-streaming '{}' method with a \
                          streaming invocation.",
@@ -507,7 +497,7 @@ async fn invoke<S: Clone + Send + Sync + 'static>(
     let span = tracing::debug_span!("invocation", method = %target, invocation_id = ?invocation.invocation_id);
     let outcome = async {
         let detailed = context.hub.options.enable_detailed_errors;
-        let Some(method) = context.hub.methods.get(&target.to_lowercase()) else {
+        let Some(method) = context.hub.method(&target) else {
             return CompletionOutcome::Error(method_missing(&target));
         };
         if method.requires_user && context.user().is_none() {
@@ -579,9 +569,8 @@ async fn write_message<S>(
     protocol: &dyn HubProtocol,
     message: &HubMessage,
 ) {
-    let mut bytes = Vec::new();
-    match protocol.write(message, &mut bytes) {
-        Ok(()) => context.connection.handle.write(Bytes::from(bytes)).await,
+    match protocol.to_bytes(message) {
+        Ok(bytes) => context.connection.handle.write(bytes).await,
         Err(error) => tracing::error!(%error, "a message could not be written"),
     }
 }

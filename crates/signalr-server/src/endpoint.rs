@@ -66,31 +66,27 @@ impl Registry {
         } else {
             random_id()
         };
-        let entry = Entry {
-            connection_id: connection_id.clone(),
-            negotiated_at: Instant::now(),
-            active: AtomicBool::new(false),
-        };
-        self.entries
-            .lock()
-            .expect("lock")
-            .insert(token.clone(), Arc::new(entry));
+        self.insert(&token, connection_id.clone(), false);
         (connection_id, token)
     }
 
-    /// Records a connection that skipped negotiation and is active at once.
+    /// Records a connection that skipped negotiation and is active at once; its token is its
+    /// connection id, as with version 0.
     fn connect_without_negotiation(&self) -> (String, Arc<Entry>) {
         let token = random_id();
-        let entry = Arc::new(Entry {
-            connection_id: token.clone(),
-            negotiated_at: Instant::now(),
-            active: AtomicBool::new(true),
-        });
-        self.entries
-            .lock()
-            .expect("lock")
-            .insert(token.clone(), entry.clone());
+        let entry = self.insert(&token, token.clone(), true);
         (token, entry)
+    }
+
+    fn insert(&self, token: &str, connection_id: String, active: bool) -> Arc<Entry> {
+        let entry = Arc::new(Entry {
+            connection_id,
+            negotiated_at: Instant::now(),
+            active: AtomicBool::new(active),
+        });
+        let mut entries = self.entries.lock().expect("lock");
+        entries.insert(token.to_owned(), entry.clone());
+        entry
     }
 
     fn get(&self, token: &str) -> Option<Arc<Entry>> {
@@ -133,8 +129,8 @@ fn random_id() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>())
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response {
-    let mut response = (status, body).into_response();
+fn text(status: StatusCode, body: impl Into<Body>) -> Response {
+    let mut response = (status, body.into()).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
@@ -199,11 +195,7 @@ fn not_supported(transport: TransportType) -> Response {
         "{} transport not supported by this end point type",
         transport.as_str()
     );
-    let mut response = (StatusCode::NOT_FOUND, body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    response
+    text(StatusCode::NOT_FOUND, body)
 }
 
 /// Requests to the hub path itself: WebSocket upgrades, and the other transports' requests.

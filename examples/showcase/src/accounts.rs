@@ -82,8 +82,9 @@ impl Tokens {
     }
 }
 
-/// The caller's candidate tokens, in order: the session cookie, an `Authorization: Bearer` header, or (for
-/// browsers' WebSockets and Server-Sent Events) the `access_token` query parameter.
+/// The caller's candidate tokens, in order: the session cookie, an `Authorization: Bearer`
+/// header, and (for browsers' WebSockets and Server-Sent Events) the `access_token` query
+/// parameter.
 fn find_tokens(request: &Request) -> impl Iterator<Item = String> + use<> {
     let headers = request.headers();
     let session = cookie(headers, SESSION_COOKIE);
@@ -93,10 +94,9 @@ fn find_tokens(request: &Request) -> impl Iterator<Item = String> + use<> {
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(|token| token.trim().to_owned());
     let query = request.uri().query().and_then(|query| {
-        query.split('&').find_map(|pair| {
-            // JWTs hold only characters that URL encoding leaves alone.
-            pair.strip_prefix("access_token=").map(str::to_owned)
-        })
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == "access_token")
+            .map(|(_, token)| token.into_owned())
     });
     session.into_iter().chain(bearer).chain(query)
 }

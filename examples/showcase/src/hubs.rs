@@ -196,57 +196,57 @@ pub fn order(state: AppState) -> Hub<AppState> {
     Hub::builder(state).build()
 }
 
+impl Presence {
+    /// Counts a new connection of `user`; true when it is the user's first.
+    fn connect(&self, user: &str) -> bool {
+        let mut open = self.connections.lock().expect("presence lock");
+        let count = open.entry(user.to_owned()).or_default();
+        *count += 1;
+        *count == 1
+    }
+
+    /// Counts a closed connection of `user`; true when it was the user's last.
+    fn disconnect(&self, user: &str) -> bool {
+        let mut open = self.connections.lock().expect("presence lock");
+        let Some(count) = open.get_mut(user) else {
+            return false;
+        };
+        *count -= 1;
+        let last = *count == 0;
+        if last {
+            open.remove(user);
+        }
+        last
+    }
+}
+
 pub fn chat(state: AppState) -> Hub<AppState> {
     /// The caller's account id and name (the hub requires a logged-in user).
     fn caller(context: &Context) -> (String, String) {
         let user = context.user().expect("the chat hub requires a user");
         (user.id.clone(), user.name.clone().unwrap_or_default())
     }
+    async fn to_everyone(
+        context: &Context,
+        target: &str,
+        arguments: impl serde::Serialize,
+    ) -> Result<(), HubError> {
+        context.clients().all().send(target, arguments).await?;
+        Ok(())
+    }
     async fn on_connected(context: Context) -> Result<(), HubError> {
         let (id, name) = caller(&context);
-        let first = {
-            let mut open = context
-                .state()
-                .presence
-                .connections
-                .lock()
-                .expect("presence lock");
-            let count = open.entry(id.clone()).or_default();
-            *count += 1;
-            *count == 1
-        };
-        if first {
-            context
-                .clients()
-                .others()
-                .send("UserConnected", (id, name))
-                .await?;
+        if context.state().presence.connect(&id) {
+            let others = context.clients().others();
+            others.send("UserConnected", (id, name)).await?;
         }
         Ok(())
     }
     async fn on_disconnected(context: Context) -> Result<(), HubError> {
         let (id, name) = caller(&context);
-        let last = {
-            let mut open = context
-                .state()
-                .presence
-                .connections
-                .lock()
-                .expect("presence lock");
-            let count = open.entry(id.clone()).or_default();
-            *count = count.saturating_sub(1);
-            let last = *count == 0;
-            if last {
-                open.remove(&id);
-            }
-            last
-        };
-        if last {
-            context
-                .clients()
-                .others()
-                .send("UserDisconnected", (id, name))
-                .await?;
+        if context.state().presence.disconnect(&id) {
+            let others = context.clients().others();
+            others.send("UserDisconnected", (id, name)).await?;
         }
         Ok(())
     }
@@ -257,12 +257,8 @@ pub fn chat(state: AppState) -> Hub<AppState> {
         room_name: String,
     ) -> Result<(), HubError> {
         let (id, name) = caller(&context);
-        context
-            .clients()
-            .all()
-            .send("NewRoomCreated", (max_room, room_id, room_name, id, name))
-            .await?;
-        Ok(())
+        let arguments = (max_room, room_id, room_name, id, name);
+        to_everyone(&context, "NewRoomCreated", arguments).await
     }
     async fn room_deleted(
         context: Context,
@@ -272,12 +268,7 @@ pub fn chat(state: AppState) -> Hub<AppState> {
     ) -> Result<(), HubError> {
         let (id, name) = caller(&context);
         let arguments = (deleted_id, deleted_name, selected_id, id, name);
-        context
-            .clients()
-            .all()
-            .send("RoomDeleted", arguments)
-            .await?;
-        Ok(())
+        to_everyone(&context, "RoomDeleted", arguments).await
     }
     async fn send_public_message(
         context: Context,
@@ -287,12 +278,7 @@ pub fn chat(state: AppState) -> Hub<AppState> {
     ) -> Result<(), HubError> {
         let (id, name) = caller(&context);
         let arguments = (room_id, room_name, id, name, message);
-        context
-            .clients()
-            .all()
-            .send("PublicMessageReceived", arguments)
-            .await?;
-        Ok(())
+        to_everyone(&context, "PublicMessageReceived", arguments).await
     }
     async fn send_private_message(
         context: Context,

@@ -4,7 +4,6 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use serde::Serialize;
 use signalr_protocol::{Headers, HubMessage, HubProtocol, Invocation, Payload};
 
@@ -52,11 +51,10 @@ impl Sender {
                 arguments,
                 stream_ids: Vec::new(),
             });
-            let mut out = Vec::new();
-            protocol
-                .write(&message, &mut out)
+            let bytes = protocol
+                .to_bytes(&message)
                 .map_err(|error| SendError::Encode(error.to_string()))?;
-            Ok((protocol.name(), Bytes::from(out)))
+            Ok((protocol.name(), bytes))
         });
         Ok(SerializedMessage::new(frames.collect::<Result<_, _>>()?))
     }

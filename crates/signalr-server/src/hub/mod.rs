@@ -69,6 +69,13 @@ pub(crate) struct HubShared<S> {
     pub(crate) requires_user: bool,
 }
 
+impl<S> HubShared<S> {
+    /// The method a client names, matched case-insensitively as the reference does.
+    pub(crate) fn method(&self, name: &str) -> Option<&MethodEntry<S>> {
+        self.methods.get(&name.to_lowercase())
+    }
+}
+
 impl<S: Clone + Send + Sync + 'static> Hub<S> {
     /// Starts a hub whose methods and hooks receive `state` through their [`CallContext`].
     pub fn builder(state: S) -> HubBuilder<S> {
