@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
+use futures_util::stream::BoxStream;
 use futures_util::{FutureExt, Stream, StreamExt};
 use signalr_protocol::handshake::{HandshakeRequest, HandshakeResponse, ParsedHandshake};
 use signalr_protocol::negotiate::TransportType;
@@ -25,9 +26,10 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::endpoint::EndpointHandler;
 use crate::error::HubError;
 use crate::hub::context::ConnectionInfo;
-use crate::hub::{CallContext, HubCallError, HubShared, RequestInfo};
+use crate::hub::{BoxFuture, CallContext, HubCallError, HubShared, RequestInfo};
 use crate::lifetime::ConnectionHandle;
 use crate::user::HubUser;
 
@@ -57,10 +59,10 @@ fn size_exceeded(limit: usize) -> CloseReason {
 }
 
 /// Everything a transport hands over to run a hub connection.
-pub(crate) struct ConnectionParts<I> {
+pub(crate) struct ConnectionParts {
     /// Chunks received from the client; the stream ends when the transport closes.
     /// [`FrameTooLarge`] ends the connection with the size-limit error.
-    pub(crate) inbound: I,
+    pub(crate) inbound: BoxStream<'static, Inbound>,
     /// The outgoing queue the transport's writer drains.
     pub(crate) outbound: mpsc::Sender<Bytes>,
     /// Cancelled to end the connection (hub code, slow client, failed writer).
@@ -127,11 +129,16 @@ impl CloseReason {
     }
 }
 
+impl<S: Clone + Send + Sync + 'static> EndpointHandler for HubShared<S> {
+    fn run(self: Arc<Self>, parts: ConnectionParts) -> BoxFuture<()> {
+        Box::pin(run(self, parts))
+    }
+}
+
 /// Runs one hub connection to its end.
-pub(crate) async fn run<S, I>(hub: Arc<HubShared<S>>, parts: ConnectionParts<I>)
+pub(crate) async fn run<S>(hub: Arc<HubShared<S>>, parts: ConnectionParts)
 where
     S: Clone + Send + Sync + 'static,
-    I: Stream<Item = Inbound> + Unpin + Send,
 {
     let span = tracing::debug_span!(
         "connection",
@@ -141,10 +148,9 @@ where
     run_in_span(hub, parts).instrument(span).await;
 }
 
-async fn run_in_span<S, I>(hub: Arc<HubShared<S>>, mut parts: ConnectionParts<I>)
+async fn run_in_span<S>(hub: Arc<HubShared<S>>, mut parts: ConnectionParts)
 where
     S: Clone + Send + Sync + 'static,
-    I: Stream<Item = Inbound> + Unpin + Send,
 {
     let mut buffer = BytesMut::new();
     let Some(protocol) = handshake(&hub, &mut parts, &mut buffer).await else {
@@ -212,14 +218,11 @@ enum HandshakeRead {
 }
 
 /// Reads and answers the handshake; `None` when the connection must end.
-async fn handshake<S, I>(
+async fn handshake<S>(
     hub: &HubShared<S>,
-    parts: &mut ConnectionParts<I>,
+    parts: &mut ConnectionParts,
     buffer: &mut BytesMut,
-) -> Option<Arc<dyn HubProtocol>>
-where
-    I: Stream<Item = Inbound> + Unpin,
-{
+) -> Option<Arc<dyn HubProtocol>> {
     let options = &hub.options;
     let read = read_handshake(
         &mut parts.inbound,
@@ -230,7 +233,7 @@ where
         Ok(HandshakeRead::Request(request)) => request,
         Ok(HandshakeRead::Closed) => return None,
         Err(_) | Ok(HandshakeRead::TooLarge) => {
-            return refuse(parts, "Handshake was canceled.".to_owned()).await;
+            return refuse(&parts.outbound, "Handshake was canceled.".to_owned()).await;
         }
         Ok(HandshakeRead::Malformed(detail)) => {
             let text = "An unexpected error occurred during connection handshake.";
@@ -238,7 +241,7 @@ where
                 true => format!("{text} InvalidDataException: {detail}"),
                 false => text.to_owned(),
             };
-            return refuse(parts, text).await;
+            return refuse(&parts.outbound, text).await;
         }
     };
 
@@ -251,7 +254,7 @@ where
         .cloned()
     else {
         return refuse(
-            parts,
+            &parts.outbound,
             format!("The protocol '{requested}' is not supported."),
         )
         .await;
@@ -262,7 +265,7 @@ where
             request.version,
             protocol.name()
         );
-        return refuse(parts, text).await;
+        return refuse(&parts.outbound, text).await;
     }
     let format = protocol.transfer_format();
     if !parts.transport.transfer_formats().contains(&format) {
@@ -272,7 +275,7 @@ where
             protocol.name(),
             format.as_str()
         );
-        return refuse(parts, text).await;
+        return refuse(&parts.outbound, text).await;
     }
 
     let ping = protocol
@@ -294,10 +297,10 @@ where
     Some(protocol)
 }
 
-async fn refuse<I>(parts: &ConnectionParts<I>, error: String) -> Option<Arc<dyn HubProtocol>> {
+async fn refuse(outbound: &mpsc::Sender<Bytes>, error: String) -> Option<Arc<dyn HubProtocol>> {
     tracing::debug!(%error, "handshake refused");
     let response = HandshakeResponse::Error(error).to_bytes();
-    let _ = parts.outbound.send(Bytes::from(response)).await;
+    let _ = outbound.send(Bytes::from(response)).await;
     None
 }
 
@@ -356,14 +359,11 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
         }
     }
 
-    async fn read_loop<I>(
+    async fn read_loop(
         &mut self,
-        parts: &mut ConnectionParts<I>,
+        parts: &mut ConnectionParts,
         buffer: &mut BytesMut,
-    ) -> CloseReason
-    where
-        I: Stream<Item = Inbound> + Unpin,
-    {
+    ) -> CloseReason {
         let options = self.context.hub.options.clone();
         loop {
             if let Some(reason) = self

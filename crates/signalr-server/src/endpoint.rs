@@ -1,6 +1,12 @@
-//! The HTTP surface of one hub: negotiate, connect, and the registry of connection tokens
-//! (PROTOCOL.md §1 to §3).
+//! The HTTP surface of one endpoint (a hub or a raw connection handler): negotiate, the three
+//! transports, and the registry of connection tokens (PROTOCOL.md §1 to §3).
+//!
+//! Requests to the endpoint's path are told apart as the reference does: a GET asking for
+//! `text/event-stream` is Server-Sent Events, a GET upgrade is WebSockets, any other GET is a
+//! long poll; POST sends to an SSE or Long Polling connection and DELETE ends a Long Polling
+//! one. Every refusal carries the reference's status and text (§3.1).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -12,36 +18,86 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use signalr_protocol::negotiate::{
     AvailableTransport, NegotiateError, NegotiateResponse, TransportType,
 };
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
+use crate::connection::{ConnectionParts, Inbound};
+use crate::hub::BoxFuture;
+use crate::hub::RequestInfo;
 use crate::hub::context::query_value;
-use crate::hub::{HubShared, RequestInfo};
-use crate::transport::websocket;
+use crate::options::HubOptions;
+use crate::transport::long_polling::LongPoll;
+use crate::transport::{self, Opening, sse, websocket};
 use crate::user::HubUser;
 
-/// The transports this endpoint serves, in the order clients should try them.
-const TRANSPORTS: [TransportType; 1] = [TransportType::WebSockets];
+/// What runs a connection once a transport has it: a hub, or a raw connection handler.
+pub(crate) trait EndpointHandler: Send + Sync + 'static {
+    /// Runs the connection to its end; the transport finishes when `parts.closing` is
+    /// cancelled.
+    fn run(self: Arc<Self>, parts: ConnectionParts) -> BoxFuture<()>;
+}
 
-/// One hub mounted at one path.
-pub(crate) struct Endpoint<S> {
-    pub(crate) hub: Arc<HubShared<S>>,
+/// One handler mounted at one path.
+pub(crate) struct Endpoint {
+    pub(crate) handler: Arc<dyn EndpointHandler>,
     pub(crate) registry: Arc<Registry>,
+    pub(crate) options: HubOptions,
+    /// Negotiate and every transport request need an authenticated user.
+    pub(crate) requires_user: bool,
+}
+
+impl Endpoint {
+    pub(crate) fn new(
+        handler: Arc<dyn EndpointHandler>,
+        options: HubOptions,
+        requires_user: bool,
+    ) -> Self {
+        let registry = Arc::new(Registry::new(options.disconnect_timeout));
+        Endpoint {
+            handler,
+            registry,
+            options,
+            requires_user,
+        }
+    }
 }
 
 /// A connection known to the endpoint, keyed by its secret token.
-#[derive(Debug)]
 pub(crate) struct Entry {
-    pub(crate) connection_id: String,
+    connection_id: String,
     negotiated_at: Instant,
-    /// Set when a transport took the connection; a second one is refused.
-    active: AtomicBool,
+    /// The transport the connection uses, fixed by its first transport request.
+    transport: OnceLock<TransportType>,
+    /// A WebSocket or an event stream is attached; a second one is refused.
+    attached: AtomicBool,
+    /// How POST and DELETE reach a connection running over SSE or Long Polling.
+    http: OnceLock<HttpSide>,
+}
+
+/// The request-driven side of an SSE or Long Polling connection.
+pub(crate) struct HttpSide {
+    inbound: mpsc::Sender<Inbound>,
+    /// Serializes sends, so that two POSTs' bytes never interleave.
+    sends: tokio::sync::Mutex<()>,
+    aborted: CancellationToken,
+    closing: CancellationToken,
+    /// Present on Long Polling.
+    long_poll: Option<LongPoll>,
+}
+
+impl Entry {
+    fn in_use(&self) -> bool {
+        self.attached.load(Ordering::Acquire) || self.http.get().is_some()
+    }
 }
 
 /// The connections of one endpoint, by connection token. The public connection id is never a
 /// key: knowing it grants nothing.
-#[derive(Debug)]
 pub(crate) struct Registry {
     entries: Mutex<HashMap<String, Arc<Entry>>>,
     disconnect_timeout: Duration,
@@ -66,23 +122,27 @@ impl Registry {
         } else {
             random_id()
         };
-        self.insert(&token, connection_id.clone(), false);
+        self.insert(&token, connection_id.clone());
         (connection_id, token)
     }
 
-    /// Records a connection that skipped negotiation and is active at once; its token is its
-    /// connection id, as with version 0.
+    /// Records a WebSocket that skipped negotiation; its token is its connection id, as with
+    /// version 0.
     fn connect_without_negotiation(&self) -> (String, Arc<Entry>) {
         let token = random_id();
-        let entry = self.insert(&token, token.clone(), true);
+        let entry = self.insert(&token, token.clone());
+        let _ = entry.transport.set(TransportType::WebSockets);
+        entry.attached.store(true, Ordering::Release);
         (token, entry)
     }
 
-    fn insert(&self, token: &str, connection_id: String, active: bool) -> Arc<Entry> {
+    fn insert(&self, token: &str, connection_id: String) -> Arc<Entry> {
         let entry = Arc::new(Entry {
             connection_id,
             negotiated_at: Instant::now(),
-            active: AtomicBool::new(active),
+            transport: OnceLock::new(),
+            attached: AtomicBool::new(false),
+            http: OnceLock::new(),
         });
         let mut entries = self.entries.lock().expect("lock");
         entries.insert(token.to_owned(), entry.clone());
@@ -97,11 +157,20 @@ impl Registry {
         self.entries.lock().expect("lock").remove(token);
     }
 
-    /// Forgets negotiated connections that no transport took within the disconnect timeout.
+    /// Forgets negotiated connections that no transport took within the disconnect timeout,
+    /// and ends Long Polling connections that have not polled for that long.
     fn sweep(&self) {
         let timeout = self.disconnect_timeout;
         self.entries.lock().expect("lock").retain(|_, entry| {
-            entry.active.load(Ordering::Acquire) || entry.negotiated_at.elapsed() < timeout
+            let idle_poll = entry.http.get().and_then(|http| {
+                let idle = http.long_poll.as_ref()?.idle_for()?;
+                (idle >= timeout).then_some(http)
+            });
+            if let Some(http) = idle_poll {
+                tracing::debug!(connection_id = %entry.connection_id, "no poll within the disconnect timeout");
+                http.aborted.cancel();
+            }
+            entry.in_use() || entry.negotiated_at.elapsed() < timeout
         });
     }
 
@@ -121,6 +190,19 @@ impl Registry {
                 }
             });
         });
+    }
+}
+
+/// Forgets a connection's token when dropped: after its connection ended, or when a transport
+/// never got it running.
+struct Registration {
+    registry: Arc<Registry>,
+    token: String,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.registry.remove(&self.token);
     }
 }
 
@@ -145,15 +227,23 @@ fn user_of(request: &Request) -> Option<HubUser> {
     request.extensions().get::<HubUser>().cloned()
 }
 
-/// `POST <hub>/negotiate`.
-pub(crate) async fn negotiate<S>(endpoint: Arc<Endpoint<S>>, request: Request) -> Response {
+/// The most one WebSocket frame or POST body may hold: a batch of messages may be much larger
+/// than one message, so this only bounds what one piece can make the server buffer.
+pub(crate) fn receive_limit(options: &HubOptions) -> usize {
+    options
+        .maximum_receive_message_size
+        .map_or(64 << 20, |limit| (limit * 64).max(16 << 20))
+}
+
+/// `POST <path>/negotiate`.
+pub(crate) async fn negotiate(endpoint: Arc<Endpoint>, request: Request) -> Response {
     if request.method() != Method::POST {
         return text(StatusCode::METHOD_NOT_ALLOWED, "");
     }
-    if endpoint.hub.requires_user && user_of(&request).is_none() {
+    if endpoint.requires_user && user_of(&request).is_none() {
         return empty(StatusCode::UNAUTHORIZED);
     }
-    let minimum = endpoint.hub.options.minimum_negotiate_version;
+    let minimum = endpoint.options.minimum_negotiate_version;
     let requested = request
         .uri()
         .query()
@@ -173,15 +263,13 @@ pub(crate) async fn negotiate<S>(endpoint: Arc<Endpoint<S>>, request: Request) -
     let version = version.clamp(0, 1) as u32;
     let (connection_id, token) = endpoint.registry.negotiate(version);
     tracing::debug!(%connection_id, version, "negotiated");
+    let transports = endpoint.options.transports.iter();
     let response = NegotiateResponse {
         negotiate_version: version,
         connection_id,
         connection_token: (version > 0).then_some(token),
         use_stateful_reconnect: false,
-        available_transports: TRANSPORTS
-            .iter()
-            .map(|&t| AvailableTransport::from(t))
-            .collect(),
+        available_transports: transports.map(|&t| AvailableTransport::from(t)).collect(),
     };
     axum::Json(response).into_response()
 }
@@ -190,110 +278,310 @@ fn negotiate_error(error: String) -> Response {
     axum::Json(NegotiateError { error }).into_response()
 }
 
-fn not_supported(transport: TransportType) -> Response {
+/// A refused transport request: a status and the reference's text for it.
+struct Refusal {
+    status: StatusCode,
+    /// `None` for an empty body without a content type.
+    text: Option<Cow<'static, str>>,
+}
+
+impl Refusal {
+    fn text(status: StatusCode, text: impl Into<Cow<'static, str>>) -> Self {
+        Refusal {
+            status,
+            text: Some(text.into()),
+        }
+    }
+
+    fn empty(status: StatusCode) -> Self {
+        Refusal { status, text: None }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self.text {
+            Some(body) => text(self.status, body),
+            None => empty(self.status),
+        }
+    }
+}
+
+fn not_supported(transport: TransportType) -> Refusal {
     let body = format!(
         "{} transport not supported by this end point type",
         transport.as_str()
     );
-    text(StatusCode::NOT_FOUND, body)
+    Refusal::text(StatusCode::NOT_FOUND, body)
 }
 
-/// Requests to the hub path itself: WebSocket upgrades, and the other transports' requests.
-pub(crate) async fn connect<S>(endpoint: Arc<Endpoint<S>>, request: Request) -> Response
-where
-    S: Clone + Send + Sync + 'static,
-{
-    if endpoint.hub.requires_user && user_of(&request).is_none() {
+fn no_connection() -> Refusal {
+    Refusal::text(StatusCode::NOT_FOUND, "No Connection with that ID")
+}
+
+fn id_required() -> Refusal {
+    Refusal::text(StatusCode::BAD_REQUEST, "Connection ID required")
+}
+
+/// Requests to the endpoint's own path.
+pub(crate) async fn connect(endpoint: Arc<Endpoint>, request: Request) -> Response {
+    if endpoint.requires_user && user_of(&request).is_none() {
         return empty(StatusCode::UNAUTHORIZED);
     }
     let token = request
         .uri()
         .query()
         .and_then(|query| query_value(query, "id"));
-    match *request.method() {
-        Method::GET => {}
-        Method::POST | Method::DELETE => {
-            return not_websocket_request(&endpoint, request.method(), token);
+    let result = match *request.method() {
+        Method::GET if wants_event_stream(&request) => {
+            server_sent_events(&endpoint, token, request)
         }
-        _ => return text(StatusCode::METHOD_NOT_ALLOWED, ""),
-    }
-    let wants_events = request
+        Method::GET => get(&endpoint, token, request).await,
+        Method::POST => send(&endpoint, token, request).await,
+        Method::DELETE => terminate(&endpoint, token),
+        _ => Err(Refusal::text(StatusCode::METHOD_NOT_ALLOWED, "")),
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn wants_event_stream(request: &Request) -> bool {
+    request
         .headers()
         .get(header::ACCEPT)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/event-stream"));
-    if wants_events {
-        return not_supported(TransportType::ServerSentEvents);
-    }
+        .is_some_and(|accept| accept.contains("text/event-stream"))
+}
 
+/// Finds the connection a transport request names and binds it to that transport.
+fn bind(
+    endpoint: &Endpoint,
+    token: Option<&str>,
+    transport: TransportType,
+) -> Result<Arc<Entry>, Refusal> {
+    if !endpoint.options.transports.contains(&transport) {
+        return Err(not_supported(transport));
+    }
+    let token = token.ok_or_else(id_required)?;
+    let entry = endpoint.registry.get(token).ok_or_else(no_connection)?;
+    if *entry.transport.get_or_init(|| transport) != transport {
+        return Err(Refusal::text(
+            StatusCode::BAD_REQUEST,
+            "Cannot change transports mid-connection",
+        ));
+    }
+    Ok(entry)
+}
+
+fn opening(entry: &Entry, request: Request, transport: TransportType) -> Opening {
     let user = user_of(&request);
-    let (mut parts, _body) = request.into_parts();
-    let Ok(upgrade) = WebSocketUpgrade::from_request_parts(&mut parts, &()).await else {
-        return not_supported(TransportType::LongPolling);
-    };
-    let (token, entry) = match token {
-        None => endpoint.registry.connect_without_negotiation(),
-        Some(token) => {
-            let Some(entry) = endpoint.registry.get(&token) else {
-                return text(StatusCode::NOT_FOUND, "No Connection with that ID");
-            };
-            if entry.active.swap(true, Ordering::AcqRel) {
-                return empty(StatusCode::CONFLICT);
-            }
-            (token, entry)
-        }
-    };
-    let request = RequestInfo {
-        method: parts.method,
-        uri: parts.uri,
-        headers: parts.headers,
-    };
-    let hub = endpoint.hub.clone();
+    let (parts, _body) = request.into_parts();
+    Opening {
+        connection_id: entry.connection_id.clone(),
+        request: RequestInfo {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+        },
+        user,
+        transport,
+    }
+}
+
+/// Runs a connection of an HTTP transport in its own task; its token is forgotten at the end.
+fn spawn_connection(endpoint: &Endpoint, token: String, parts: ConnectionParts) {
     let registration = Registration {
         registry: endpoint.registry.clone(),
         token,
     };
-    let connection_id = entry.connection_id.clone();
-    websocket::configure(upgrade, &hub.options).on_upgrade(move |socket| async move {
-        websocket::serve(socket, hub, connection_id, request, user).await;
+    let handler = endpoint.handler.clone();
+    tokio::spawn(async move {
+        handler.run(parts).await;
         drop(registration);
-    })
+    });
 }
 
-/// Forgets a connection's token when dropped: after its transport ended, or when the upgrade
-/// never completed.
-struct Registration {
-    registry: Arc<Registry>,
-    token: String,
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        self.registry.remove(&self.token);
+/// Feeds POST bodies to the connection; the stream ends when `gone` is cancelled.
+fn posted_bodies(
+    receiver: mpsc::Receiver<Inbound>,
+    gone: Option<CancellationToken>,
+) -> BoxStream<'static, Inbound> {
+    let bodies = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    });
+    match gone {
+        Some(gone) => bodies.take_until(gone.cancelled_owned()).boxed(),
+        None => bodies.boxed(),
     }
 }
 
-/// POST and DELETE: the sends and terminations of the HTTP transports.
-fn not_websocket_request<S>(
-    endpoint: &Endpoint<S>,
-    method: &Method,
-    token: Option<String>,
-) -> Response {
-    let Some(token) = token else {
-        return text(StatusCode::BAD_REQUEST, "Connection ID required");
+/// Starts the request-driven side of a connection.
+fn start_http(
+    endpoint: &Endpoint,
+    opening: Opening,
+    gone: Option<CancellationToken>,
+) -> (HttpSide, ConnectionParts, transport::Outgoing) {
+    let (sender, receiver) = mpsc::channel(8);
+    let (parts, outgoing) =
+        transport::open(opening, posted_bodies(receiver, gone), &endpoint.options);
+    let side = HttpSide {
+        inbound: sender,
+        sends: tokio::sync::Mutex::new(()),
+        aborted: parts.aborted.clone(),
+        closing: parts.closing.clone(),
+        long_poll: None,
     };
-    if endpoint.registry.get(&token).is_none() {
-        return text(StatusCode::NOT_FOUND, "No Connection with that ID");
+    (side, parts, outgoing)
+}
+
+/// `GET` with `Accept: text/event-stream`.
+fn server_sent_events(
+    endpoint: &Endpoint,
+    token: Option<String>,
+    request: Request,
+) -> Result<Response, Refusal> {
+    let entry = bind(endpoint, token.as_deref(), TransportType::ServerSentEvents)?;
+    if entry.attached.swap(true, Ordering::AcqRel) {
+        return Err(Refusal::empty(StatusCode::CONFLICT));
     }
-    if method == Method::POST {
-        text(
+    let gone = CancellationToken::new();
+    let opening = opening(&entry, request, TransportType::ServerSentEvents);
+    let (side, parts, outgoing) = start_http(endpoint, opening, Some(gone.clone()));
+    let _ = entry.http.set(side);
+    spawn_connection(endpoint, token.expect("bound"), parts);
+    Ok(sse::response(outgoing, gone))
+}
+
+/// `GET` without an event-stream `Accept`: a WebSocket upgrade, or else a long poll.
+async fn get(
+    endpoint: &Endpoint,
+    token: Option<String>,
+    request: Request,
+) -> Result<Response, Refusal> {
+    let (mut parts, body) = request.into_parts();
+    match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(upgrade) => {
+            let request = Request::from_parts(parts, body);
+            websocket_connect(endpoint, token, upgrade, request)
+        }
+        Err(_) => long_poll(endpoint, token, Request::from_parts(parts, body)).await,
+    }
+}
+
+fn websocket_connect(
+    endpoint: &Endpoint,
+    token: Option<String>,
+    upgrade: WebSocketUpgrade,
+    request: Request,
+) -> Result<Response, Refusal> {
+    let transport = TransportType::WebSockets;
+    if !endpoint.options.transports.contains(&transport) {
+        return Err(not_supported(transport));
+    }
+    let (token, entry) = match token {
+        None => endpoint.registry.connect_without_negotiation(),
+        Some(token) => {
+            let entry = bind(endpoint, Some(&token), transport)?;
+            if entry.attached.swap(true, Ordering::AcqRel) {
+                return Err(Refusal::empty(StatusCode::CONFLICT));
+            }
+            (token, entry)
+        }
+    };
+    let opening = opening(&entry, request, transport);
+    let registration = Registration {
+        registry: endpoint.registry.clone(),
+        token,
+    };
+    let handler = endpoint.handler.clone();
+    let options = endpoint.options.clone();
+    let upgrade = websocket::configure(upgrade, receive_limit(&options));
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        websocket::serve(socket, handler, opening, &options).await;
+        drop(registration);
+    }))
+}
+
+/// A long poll: the first starts the connection, later ones wait for data.
+async fn long_poll(
+    endpoint: &Endpoint,
+    token: Option<String>,
+    request: Request,
+) -> Result<Response, Refusal> {
+    let entry = bind(endpoint, token.as_deref(), TransportType::LongPolling)?;
+    let mut started = None;
+    let http = entry.http.get_or_init(|| {
+        let opening = opening(&entry, request, TransportType::LongPolling);
+        let (mut side, parts, outgoing) = start_http(endpoint, opening, None);
+        side.long_poll = Some(LongPoll::new(outgoing));
+        started = Some(parts);
+        side
+    });
+    if let Some(parts) = started {
+        spawn_connection(endpoint, token.expect("bound"), parts);
+        return Ok(LongPoll::started());
+    }
+    let long_poll = http
+        .long_poll
+        .as_ref()
+        .expect("a Long Polling connection polls");
+    Ok(long_poll
+        .poll(endpoint.options.long_polling_poll_timeout)
+        .await)
+}
+
+/// `POST`: bytes from the client of an SSE or Long Polling connection.
+async fn send(
+    endpoint: &Endpoint,
+    token: Option<String>,
+    request: Request,
+) -> Result<Response, Refusal> {
+    let token = token.ok_or_else(id_required)?;
+    let entry = endpoint.registry.get(&token).ok_or_else(no_connection)?;
+    if entry.transport.get() == Some(&TransportType::WebSockets) {
+        return Err(Refusal::text(
             StatusCode::METHOD_NOT_ALLOWED,
             "POST requests are not allowed for WebSocket connections.",
+        ));
+    }
+    let http = entry.http.get().ok_or_else(|| {
+        Refusal::text(
+            StatusCode::BAD_REQUEST,
+            "The connection has not started: open its transport first.",
         )
-    } else {
-        text(
+    })?;
+    let limit = receive_limit(&endpoint.options);
+    let body = axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| {
+            Refusal::text(
+                StatusCode::BAD_REQUEST,
+                "The request body could not be read.",
+            )
+        })?;
+
+    let _one_at_a_time = http.sends.lock().await;
+    tokio::select! {
+        sent = http.inbound.send(Ok(body)) => sent.map_err(|_| no_connection())?,
+        _ = http.closing.cancelled() => return Err(no_connection()),
+    }
+    Ok(text(StatusCode::OK, ""))
+}
+
+/// `DELETE`: the client ends a Long Polling connection.
+fn terminate(endpoint: &Endpoint, token: Option<String>) -> Result<Response, Refusal> {
+    let token = token.ok_or_else(id_required)?;
+    let entry = endpoint.registry.get(&token).ok_or_else(no_connection)?;
+    let long_poll = entry
+        .http
+        .get()
+        .and_then(|http| Some((http, http.long_poll.as_ref()?)));
+    let Some((http, long_poll)) = long_poll else {
+        return Err(Refusal::text(
             StatusCode::BAD_REQUEST,
             "Cannot terminate this connection using the DELETE endpoint.",
-        )
-    }
+        ));
+    };
+    long_poll.end_waiting_poll();
+    http.aborted.cancel();
+    Ok(text(StatusCode::ACCEPTED, ""))
 }

@@ -37,7 +37,9 @@
 //! | connection registry and groups | [`lifetime`] |
 //! | options with the reference defaults | [`HubOptions`] |
 //!
-//! Transports: WebSockets. Hub protocols: JSON.
+//! Transports: WebSockets, Server-Sent Events, Long Polling (choose per endpoint with
+//! [`HubOptions::transports`]). Hub protocols: JSON. Raw connections without the hub protocol:
+//! [`HubRouterExt::map_connection`].
 //!
 //! # Features
 //! | feature | default | what it adds |
@@ -51,6 +53,7 @@ pub mod error;
 pub mod hub;
 pub mod lifetime;
 mod options;
+mod raw;
 mod router;
 mod transport;
 mod user;
@@ -61,6 +64,8 @@ pub use hub::{
     RequestInfo,
 };
 pub use options::HubOptions;
+pub use raw::{ConnectionClosed, ConnectionHandler, RawConnection};
 pub use router::{CaseInsensitivePaths, CaseInsensitivePathsService, HubRouterExt};
 pub use signalr_protocol as protocol;
+pub use signalr_protocol::negotiate::TransportType;
 pub use user::{DefaultUserIdProvider, HubUser, UserIdProvider};

@@ -1,8 +1,12 @@
-//! Options of a hub endpoint, with the reference server's names and defaults.
+//! Options of an endpoint, with the reference server's names and defaults.
 
 use std::time::Duration;
 
-/// Per-hub options (the reference's `HubOptions`). Every field states its default.
+use signalr_protocol::negotiate::TransportType;
+
+/// Options of a hub or raw endpoint: the reference's `HubOptions` and the transport options of
+/// its `HttpConnectionDispatcherOptions` in one place. Every field states its default; a raw
+/// connection handler uses only the transport and timeout fields.
 #[derive(Debug, Clone)]
 pub struct HubOptions {
     /// Send a Ping when nothing was sent for this long. Default 15 s.
@@ -30,6 +34,12 @@ pub struct HubOptions {
     pub disconnect_timeout: Duration,
     /// The lowest negotiate version accepted. Default 0.
     pub minimum_negotiate_version: u32,
+    /// The transports the endpoint serves, listed by negotiate in this order. Default all
+    /// three: WebSockets, Server-Sent Events, Long Polling.
+    pub transports: Vec<TransportType>,
+    /// How long a long poll waits for data before an empty answer asks the client to poll
+    /// again. Default 90 s.
+    pub long_polling_poll_timeout: Duration,
 }
 
 impl Default for HubOptions {
@@ -45,6 +55,12 @@ impl Default for HubOptions {
             send_timeout: Duration::from_secs(10),
             disconnect_timeout: Duration::from_secs(15),
             minimum_negotiate_version: 0,
+            transports: vec![
+                TransportType::WebSockets,
+                TransportType::ServerSentEvents,
+                TransportType::LongPolling,
+            ],
+            long_polling_poll_timeout: Duration::from_secs(90),
         }
     }
 }

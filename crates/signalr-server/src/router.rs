@@ -9,26 +9,53 @@ use axum::http::Uri;
 use axum::routing::any;
 use tower::{Layer, Service};
 
-use crate::endpoint::{self, Endpoint, Registry};
+use crate::endpoint::{self, Endpoint};
 use crate::hub::Hub;
+use crate::options::HubOptions;
+use crate::raw::{ConnectionHandler, RawEndpoint};
 
-/// Adds [`map_hub`](HubRouterExt::map_hub) to axum's [`Router`].
+/// Adds [`map_hub`](HubRouterExt::map_hub) and
+/// [`map_connection`](HubRouterExt::map_connection) to axum's [`Router`].
 pub trait HubRouterExt {
     /// Serves `hub` at `path`: `POST {path}/negotiate` and the transports at `path`.
     #[must_use]
     fn map_hub<S: Clone + Send + Sync + 'static>(self, path: &str, hub: Hub<S>) -> Self;
+
+    /// Serves a raw connection handler at `path`, with the transport fields of `options`.
+    #[must_use]
+    fn map_connection<H: ConnectionHandler>(
+        self,
+        path: &str,
+        handler: H,
+        options: HubOptions,
+    ) -> Self;
 }
 
 impl HubRouterExt for Router {
     fn map_hub<S: Clone + Send + Sync + 'static>(self, path: &str, hub: Hub<S>) -> Self {
-        let registry = Arc::new(Registry::new(hub.shared.options.disconnect_timeout));
-        let endpoint = Arc::new(Endpoint {
-            hub: hub.shared,
-            registry,
-        });
-        let negotiate_endpoint = endpoint.clone();
-        let path = path.trim_end_matches('/');
-        self.route(
+        let options = hub.shared.options.clone();
+        let requires_user = hub.shared.requires_user;
+        let endpoint = Endpoint::new(hub.shared, options, requires_user);
+        mount(self, path, endpoint)
+    }
+
+    fn map_connection<H: ConnectionHandler>(
+        self,
+        path: &str,
+        handler: H,
+        options: HubOptions,
+    ) -> Self {
+        let endpoint = Endpoint::new(Arc::new(RawEndpoint(handler)), options, false);
+        mount(self, path, endpoint)
+    }
+}
+
+fn mount(router: Router, path: &str, endpoint: Endpoint) -> Router {
+    let endpoint = Arc::new(endpoint);
+    let negotiate_endpoint = endpoint.clone();
+    let path = path.trim_end_matches('/');
+    router
+        .route(
             path,
             any(move |request: Request| endpoint::connect(endpoint.clone(), request)),
         )
@@ -36,7 +63,6 @@ impl HubRouterExt for Router {
             &format!("{path}/negotiate"),
             any(move |request: Request| endpoint::negotiate(negotiate_endpoint.clone(), request)),
         )
-    }
 }
 
 /// A layer that rewrites request paths matching one of the given paths in any ASCII casing

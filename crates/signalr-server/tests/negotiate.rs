@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use serde_json::json;
+use signalr_server::TransportType;
 use signalr_server::{CallContext, Hub, HubError, HubOptions, HubRouterExt};
 
 use common::{Client, http, negotiate, negotiate_token, refused_upgrade, send, start, ws_base};
@@ -26,8 +27,32 @@ async fn server() -> String {
     start(app(HubOptions::default())).await
 }
 
+/// A server whose hub serves WebSockets only.
+async fn websocket_only_server() -> String {
+    start(app(HubOptions {
+        transports: vec![TransportType::WebSockets],
+        ..HubOptions::default()
+    }))
+    .await
+}
+
+/// The reference's default: every transport, WebSockets first.
 fn transports() -> serde_json::Value {
-    json!([{"transport":"WebSockets","transferFormats":["Text","Binary"]}])
+    json!([
+        {"transport":"WebSockets","transferFormats":["Text","Binary"]},
+        {"transport":"ServerSentEvents","transferFormats":["Text"]},
+        {"transport":"LongPolling","transferFormats":["Text","Binary"]}
+    ])
+}
+
+#[tokio::test]
+async fn negotiate_lists_only_the_enabled_transports() {
+    let base = websocket_only_server().await;
+    let body = negotiate(&base, "/hub", "?negotiateVersion=1").await;
+    assert_eq!(
+        body["availableTransports"],
+        json!([{"transport":"WebSockets","transferFormats":["Text","Binary"]}])
+    );
 }
 
 #[tokio::test]
@@ -378,7 +403,7 @@ async fn post_and_delete_on_a_live_websocket_connection() {
 
 #[tokio::test]
 async fn get_with_event_stream_accept_is_404_sse_not_supported() {
-    let base = server().await;
+    let base = websocket_only_server().await;
     let token = negotiate_token(&base).await;
     for url in [format!("{base}/hub?id={token}"), format!("{base}/hub")] {
         let reply = send(http().get(url).header("Accept", "text/event-stream")).await;
@@ -392,7 +417,7 @@ async fn get_with_event_stream_accept_is_404_sse_not_supported() {
 
 #[tokio::test]
 async fn plain_get_is_404_long_polling_not_supported() {
-    let base = server().await;
+    let base = websocket_only_server().await;
     let token = negotiate_token(&base).await;
     for url in [format!("{base}/hub?id={token}"), format!("{base}/hub")] {
         let reply = send(http().get(url)).await;

@@ -1,39 +1,28 @@
 //! The WebSockets transport (PROTOCOL.md §3.2).
 //!
-//! One task reads frames and feeds their payloads to the hub connection handler; one writer
-//! drains the connection's outgoing queue, joining whatever is queued into one frame (each
-//! queued item holds whole messages, so a frame does too), and sends a Ping when nothing was
-//! sent for the keep-alive interval. The frame type follows the protocol chosen in the
-//! handshake: text for JSON.
+//! One stream reads frames and feeds their payloads to the connection handler; one writer
+//! drains the outgoing queue, each batch as one frame (queued items hold whole messages, so a
+//! frame does too). The frame type follows the protocol chosen in the handshake: text for
+//! JSON, binary for binary protocols; a raw connection's bytes go as text when they are UTF-8.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::WebSocketUpgrade;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use signalr_protocol::negotiate::TransportType;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::connection::{self, ConnectionParts, FrameTooLarge, WriterProtocol};
-use crate::hub::{HubShared, RequestInfo};
+use super::{Opening, Outgoing};
+use crate::connection::FrameTooLarge;
+use crate::endpoint::EndpointHandler;
 use crate::options::HubOptions;
-use crate::user::HubUser;
 
-/// The most bytes joined into one outgoing frame.
-const FRAME_BATCH_LIMIT: usize = 64 * 1024;
-
-/// Sizes the socket's buffers for many mostly idle connections.
-pub(crate) fn configure(upgrade: WebSocketUpgrade, options: &HubOptions) -> WebSocketUpgrade {
-    // A frame may carry many messages (clients batch what they queue), so it may be far
-    // larger than the message limit, which the hub handler enforces per message; this cap only
-    // bounds what one frame can make the server buffer.
-    let frame_limit = options
-        .maximum_receive_message_size
-        .map_or(64 << 20, |limit| (limit * 64).max(16 << 20));
+/// Sizes the socket's buffers for many mostly idle connections; `frame_limit` bounds what one
+/// frame can make the server buffer.
+pub(crate) fn configure(upgrade: WebSocketUpgrade, frame_limit: usize) -> WebSocketUpgrade {
     upgrade
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
@@ -41,29 +30,14 @@ pub(crate) fn configure(upgrade: WebSocketUpgrade, options: &HubOptions) -> WebS
         .max_frame_size(frame_limit)
 }
 
-/// Runs a hub connection over an upgraded socket.
-pub(crate) async fn serve<S>(
+/// Runs a connection over an upgraded socket.
+pub(crate) async fn serve(
     socket: WebSocket,
-    hub: Arc<HubShared<S>>,
-    connection_id: String,
-    request: RequestInfo,
-    user: Option<HubUser>,
-) where
-    S: Clone + Send + Sync + 'static,
-{
+    handler: Arc<dyn EndpointHandler>,
+    opening: Opening,
+    options: &HubOptions,
+) {
     let (sink, stream) = socket.split();
-    let (outbound, queue) = mpsc::channel(hub.options.outbound_queue_capacity);
-    let aborted = CancellationToken::new();
-    let closing = CancellationToken::new();
-    let writer_protocol = Arc::new(OnceLock::new());
-    let writer = tokio::spawn(write_loop(
-        sink,
-        hub.options.send_timeout,
-        queue,
-        closing.clone(),
-        aborted.clone(),
-        writer_protocol.clone(),
-    ));
     let inbound = futures_util::stream::unfold(Some(stream), |stream| async move {
         let mut stream = stream?;
         loop {
@@ -78,44 +52,30 @@ pub(crate) async fn serve<S>(
             return Some((received, Some(stream)));
         }
     });
-    let parts = ConnectionParts {
-        inbound: Box::pin(inbound),
-        outbound,
-        aborted,
-        closing,
-        writer: writer_protocol,
-        connection_id,
-        request,
-        user,
-        transport: TransportType::WebSockets,
-    };
-    connection::run(hub, parts).await;
+    let (parts, outgoing) = super::open(opening, inbound.boxed(), options);
+    let writer = tokio::spawn(write_loop(
+        sink,
+        outgoing,
+        options.send_timeout,
+        parts.aborted.clone(),
+    ));
+    handler.run(parts).await;
     let _ = writer.await;
 }
 
 type Sink = SplitSink<WebSocket, Message>;
 
-/// Drains the outgoing queue into frames until the handler is done, then closes with 1000.
+/// Writes batches until the handler is done, then closes with 1000.
 async fn write_loop(
     mut sink: Sink,
+    mut outgoing: Outgoing,
     send_timeout: Duration,
-    mut queue: mpsc::Receiver<Bytes>,
-    closing: CancellationToken,
     aborted: CancellationToken,
-    protocol: Arc<OnceLock<WriterProtocol>>,
 ) {
     let mut failed = false;
-    loop {
-        let keep_alive = protocol.get().and_then(|protocol| protocol.keep_alive);
-        let next = tokio::select! {
-            biased;
-            next = queue.recv() => next,
-            _ = closing.cancelled() => None,
-            _ = sleep_or_forever(keep_alive) => protocol.get().map(|protocol| protocol.ping.clone()),
-        };
-        let Some(first) = next else { break };
-        let frame = join_queued(first, &mut queue);
-        if send_frame(&mut sink, frame, &protocol, send_timeout)
+    while let Some(batch) = outgoing.next_batch().await {
+        let binary = outgoing.binary();
+        if send_frame(&mut sink, batch, binary, send_timeout)
             .await
             .is_err()
         {
@@ -124,14 +84,7 @@ async fn write_loop(
             break;
         }
     }
-    // The handler is done: send what it queued last (its Close message), then close.
-    while !failed && let Ok(first) = queue.try_recv() {
-        let frame = join_queued(first, &mut queue);
-        failed = send_frame(&mut sink, frame, &protocol, send_timeout)
-            .await
-            .is_err();
-    }
-    drop(queue);
+    drop(outgoing);
     if !failed {
         let close = CloseFrame {
             code: close_code::NORMAL,
@@ -153,43 +106,21 @@ fn is_too_large(error: &axum::Error) -> bool {
         .is_some_and(|error| matches!(error, tungstenite::Error::Capacity(_)))
 }
 
-async fn sleep_or_forever(duration: Option<std::time::Duration>) {
-    match duration {
-        Some(duration) => tokio::time::sleep(duration).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Appends whatever else is queued to `first`, up to the batch limit.
-fn join_queued(first: Bytes, queue: &mut mpsc::Receiver<Bytes>) -> Bytes {
-    let Ok(second) = queue.try_recv() else {
-        return first;
-    };
-    let mut frame = BytesMut::with_capacity(first.len() + second.len());
-    frame.extend_from_slice(&first);
-    frame.extend_from_slice(&second);
-    while frame.len() < FRAME_BATCH_LIMIT {
-        let Ok(more) = queue.try_recv() else { break };
-        frame.extend_from_slice(&more);
-    }
-    frame.freeze()
-}
-
 /// Sends one frame; a send that takes longer than `send_timeout` (a client that stopped
 /// reading) fails, as the reference's `TransportSendTimeout` does.
 async fn send_frame(
     sink: &mut Sink,
     frame: Bytes,
-    protocol: &OnceLock<WriterProtocol>,
+    binary: bool,
     send_timeout: Duration,
 ) -> Result<(), axum::Error> {
-    let binary = protocol.get().is_some_and(|protocol| protocol.binary);
     let message = if binary {
         Message::Binary(frame)
     } else {
-        match Utf8Bytes::try_from(frame) {
+        // Cloning shares the bytes; only a raw connection's non-UTF-8 bytes need them back.
+        match Utf8Bytes::try_from(frame.clone()) {
             Ok(text) => Message::Text(text),
-            Err(_) => return Err(axum::Error::new("outgoing text was not UTF-8")),
+            Err(_) => Message::Binary(frame),
         }
     };
     match tokio::time::timeout(send_timeout, sink.send(message)).await {
