@@ -11,7 +11,8 @@
 //!   `group`, `user`, ...) and manage groups with [`CallContext::groups`];
 //! - outside hubs (an HTTP handler, a timer), use a [`HubContext`] from [`Hub::context`];
 //! - authenticate in ordinary axum middleware by inserting a [`HubUser`] into request
-//!   extensions.
+//!   extensions, or with [`BearerAuthLayer`] for bearer tokens;
+//! - allow browsers on other origins with [`cors`].
 //!
 //! ```no_run
 //! use axum::Router;
@@ -47,7 +48,9 @@
 //! | `spec-suite` | no | [`lifetime::spec`], the suite every lifetime manager must pass |
 #![warn(missing_docs)]
 
+pub mod auth;
 mod connection;
+pub mod cors;
 mod endpoint;
 pub mod error;
 pub mod hub;
@@ -58,6 +61,8 @@ mod router;
 mod transport;
 mod user;
 
+pub use auth::{BearerAuthLayer, bearer_token};
+pub use cors::cors;
 pub use error::{HubError, SendError};
 pub use hub::{
     CallContext, CallerClients, ClientProxy, Clients, Groups, Hub, HubBuilder, HubContext,

@@ -170,6 +170,12 @@ impl<S: Clone + Send + Sync + 'static> HubBuilder<S> {
         self
     }
 
+    /// Adds a hub protocol beside JSON; each client picks one by name in its handshake.
+    pub fn protocol(mut self, protocol: Arc<dyn HubProtocol>) -> Self {
+        self.protocols.push(protocol);
+        self
+    }
+
     /// Replaces the options (see [`HubOptions`] for the defaults).
     pub fn options(mut self, options: HubOptions) -> Self {
         self.options = options;
