@@ -30,6 +30,10 @@ class CallRecorder {
     this.queues = new Map(); // name -> array of argument arrays not yet consumed
     this.waiters = new Map(); // name -> array of resolve functions
     this.closeError = undefined;
+    // Settles with `{ error }` when the connection's onclose fires.
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
   }
 
   push(name, args) {
@@ -90,22 +94,43 @@ function recorderOf(connection) {
 }
 
 /**
- * Builds and starts a hub connection (WebSockets, JSON protocol, warnings and errors only).
+ * Builds and starts a hub connection (WebSockets unless told otherwise, JSON protocol, warnings
+ * and errors only).
  *
  * - `events`: client-method names to listen for; each is registered with `connection.on(name)`
  *   exactly as spelled, before the connection starts.
  * - `token`: bearer token handed to `accessTokenFactory`.
+ * - `accessTokenFactory`: used instead of `token` when given (may be async).
  * - `headers`: extra HTTP headers (e.g. `Cookie`) for negotiate and the WebSocket request.
+ * - `transport`: a `signalR.HttpTransportType` (default WebSockets).
+ * - `skipNegotiation`: passed to the client (WebSockets only).
+ * - `logLevel`: client log level (default Warning; None for cases expected to fail).
  * - `label`: name used in timeout messages.
  */
-export async function openHub(baseUrl, path, { events = [], token, headers, label, timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
-  const options = { transport: signalR.HttpTransportType.WebSockets };
+export async function openHub(
+  baseUrl,
+  path,
+  {
+    events = [],
+    token,
+    accessTokenFactory,
+    headers,
+    transport = signalR.HttpTransportType.WebSockets,
+    skipNegotiation,
+    logLevel = signalR.LogLevel.Warning,
+    label,
+    timeoutMs = DEFAULT_TIMEOUT_MS,
+  } = {},
+) {
+  const options = { transport };
   if (token !== undefined) options.accessTokenFactory = () => token;
+  if (accessTokenFactory !== undefined) options.accessTokenFactory = accessTokenFactory;
   if (headers !== undefined) options.headers = headers;
+  if (skipNegotiation !== undefined) options.skipNegotiation = skipNegotiation;
   const connection = new signalR.HubConnectionBuilder()
     .withUrl(new URL(path, baseUrl).href, options)
     .withHubProtocol(new signalR.JsonHubProtocol())
-    .configureLogging(signalR.LogLevel.Warning)
+    .configureLogging(logLevel)
     .build();
   const recorder = new CallRecorder(label ?? path);
   recorders.set(connection, recorder);
@@ -114,6 +139,7 @@ export async function openHub(baseUrl, path, { events = [], token, headers, labe
   }
   connection.onclose((error) => {
     recorder.closeError = error ? error.message : "closed";
+    recorder.resolveClosed({ error });
   });
   try {
     await withTimeout(connection.start(), timeoutMs, `start ${recorder.label}`);
@@ -143,6 +169,16 @@ export async function stopAllHubs() {
 /** Resolves with the arguments of the next (not yet consumed) call of client method `name`. */
 export function nextEvent(connection, name, timeoutMs = DEFAULT_TIMEOUT_MS) {
   return recorderOf(connection).next(name, timeoutMs);
+}
+
+/**
+ * Resolves with the error the connection's onclose received (undefined for a clean close) once
+ * it fires; rejects after `timeoutMs`. onclose only fires for a connection whose start succeeded.
+ */
+export async function closedWith(connection, timeoutMs = DEFAULT_TIMEOUT_MS) {
+  const recorder = recorderOf(connection);
+  const { error } = await withTimeout(recorder.closed, timeoutMs, `onclose of ${recorder.label}`);
+  return error;
 }
 
 /** Removes and returns all recorded, not yet consumed calls of `name`. */

@@ -1,6 +1,6 @@
 // Starts a server binary of this workspace on a free loopback port and returns its base URL.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -43,18 +43,71 @@ export async function startShowcase() {
   };
 }
 
-function readListeningLine(child, pattern) {
+/**
+ * Starts the interop server (the test server of the official clients' functional tests, see
+ * shared/interop/TESTHUB.md) and resolves once it prints its address.
+ * Returns `{ url, stop }`; `stop()` terminates the process (SIGKILL if SIGTERM is not enough).
+ */
+export async function startInterop() {
+  const binary = binaryPath("interop-server");
+  if (!existsSync(binary)) {
+    throw new Error(`${binary} does not exist; build it with cargo first`);
+  }
+  const child = spawn(binary, ["--addr", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"] });
+  let url;
+  try {
+    // The contract says nothing else is printed on stdout before this line.
+    url = await readListeningLine(child, /^Now listening on: (http:\/\/\S+)$/, { firstLineOnly: true });
+  } catch (error) {
+    child.kill("SIGKILL");
+    throw error;
+  }
+  return {
+    url,
+    async stop() {
+      await terminate(child);
+    },
+  };
+}
+
+/** Sends SIGTERM, waits up to `graceMs` for the exit, then SIGKILL (and waits up to 5 s more). */
+async function terminate(child, graceMs = 10_000) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((done) => child.once("exit", done));
+  const within = (ms) => Promise.race([exited.then(() => true), new Promise((done) => setTimeout(done, ms, false))]);
+  child.kill("SIGTERM");
+  if (await within(graceMs)) return;
+  child.kill("SIGKILL");
+  await within(5_000);
+}
+
+/**
+ * Resolves with the first capture group of the first stdout line matching `pattern`.
+ * With `firstLineOnly`, any other line before it is an error.
+ */
+function readListeningLine(child, pattern, { firstLineOnly = false } = {}) {
   return new Promise((resolveUrl, reject) => {
     const timer = setTimeout(() => reject(new Error("server did not start within 60 s")), 60_000);
+    child.once("error", (error) => {
+      clearTimeout(timer);
+      reject(new Error(`server could not be started: ${error.message}`));
+    });
     child.once("exit", (code) => {
       clearTimeout(timer);
       reject(new Error(`server exited early with code ${code}`));
     });
+    let found = false;
     createInterface({ input: child.stdout }).on("line", (line) => {
+      if (found) return;
       const match = pattern.exec(line.trim());
       if (match) {
+        found = true;
         clearTimeout(timer);
         resolveUrl(match[1]);
+      } else if (firstLineOnly) {
+        found = true;
+        clearTimeout(timer);
+        reject(new Error(`unexpected stdout line before the address: ${JSON.stringify(line)}`));
       }
     });
   });

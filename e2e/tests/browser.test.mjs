@@ -132,10 +132,14 @@ test("two users register and log in through account.html", { timeout: 60_000 }, 
   }
 });
 
-test("a basic chat message to everyone appears in both windows", { timeout: 60_000 }, async () => {
+/**
+ * Sends a basic chat message from the first window and sees it in both windows; `query` (for
+ * example `?transport=LongPolling`) picks the pages' transport.
+ */
+async function chatCrossesWindows(query) {
   const [a, b] = users;
   assert.ok(a && b, "browser contexts were not set up");
-  await Promise.all(users.map(({ page }) => page.goto("/basic-chat.html")));
+  await Promise.all(users.map(({ page }) => page.goto(`/basic-chat.html${query}`)));
   await Promise.all(users.map(({ page }) => waitForConnected(page)));
 
   const text = `Hello from ${a.name}, ${randomUUID()}`;
@@ -151,6 +155,14 @@ test("a basic chat message to everyone appears in both windows", { timeout: 60_0
   assert.deepEqual(seenByA, { sender: a.name }, "sender's window");
   assert.deepEqual(seenByB, { sender: a.name }, "other window");
   assert.equal((await a.page.locator("#chat-error").textContent()).trim(), "");
+}
+
+test("a basic chat message to everyone appears in both windows", { timeout: 60_000 }, async () => {
+  await chatCrossesWindows("");
+});
+
+test("the same chat flow with the pages forced to Long Polling", { timeout: 60_000 }, async () => {
+  await chatCrossesWindows("?transport=LongPolling");
 });
 
 test("a Deathly Hallows vote in one window updates the count in the other", { timeout: 60_000 }, async () => {

@@ -1,10 +1,12 @@
-// End-to-end suite for the showcase app: the official @microsoft/signalr client (Node, WebSockets,
-// JSON protocol) and plain HTTP against the Rust server, checking the wire surface described in
-// shared/showcase/CONTRACT.md with exact values.
+// End-to-end suite for the showcase app: the official @microsoft/signalr client (Node, each
+// transport in turn, JSON protocol) and plain HTTP against the Rust server, checking the wire
+// surface described in shared/showcase/CONTRACT.md with exact values.
 //
 // Run: cd e2e && node --test tests/showcase.test.mjs   (needs target/debug/showcase)
-import { after, before, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+
+import * as signalR from "@microsoft/signalr";
 
 import { startShowcase } from "../lib/server.mjs";
 import {
@@ -58,11 +60,11 @@ async function expectQuiet(connections, ms = QUIET_MS) {
   }
 }
 
-/** Opens hub connections through `open` and stops them all when `body` settles. */
-async function withHubs(body) {
+/** Opens hub connections over `transport` through `open`; stops them when `body` settles. */
+async function withHubsOver(transport, body) {
   const opened = [];
   const open = async (path, options) => {
-    const connection = await openHub(base, path, options);
+    const connection = await openHub(base, path, { transport, ...options });
     opened.push(connection);
     return connection;
   };
@@ -74,301 +76,315 @@ async function withHubs(body) {
 }
 
 // ---------------------------------------------------------------------------------------------
-test("1. userCount: live user and view counters", { timeout: TEST_TIMEOUT_MS }, async () => {
-  await withHubs(async (open) => {
-    const a = await open("/hubs/userCount", { events: USER_COUNT_EVENTS, label: "A" });
-    const [n] = await nextEvent(a, "updateTotalUsers");
-    assert.ok(Number.isInteger(n) && n >= 1, `updateTotalUsers(${n}) should be a positive integer`);
+const TRANSPORTS = ["WebSockets", "ServerSentEvents", "LongPolling"];
 
-    const b = await open("/hubs/userCount", { events: USER_COUNT_EVENTS, label: "B" });
-    assert.deepEqual(await nextEvent(a, "updateTotalUsers"), [n + 1]);
-    assert.deepEqual(await nextEvent(b, "updateTotalUsers"), [n + 1]);
+// The hub cases run once per transport, forced with the client's `transport` option.
+for (const transportName of TRANSPORTS) {
+  describe(`over ${transportName}`, () => {
+    const transport = signalR.HttpTransportType[transportName];
+    const withHubs = (body) => withHubsOver(transport, body);
 
-    const reply = await invoke(a, "NewWindowLoaded", "Node");
-    const [views] = await nextEvent(a, "updateTotalViews");
-    assert.ok(Number.isInteger(views) && views >= 1, `updateTotalViews(${views}) should be a positive integer`);
-    assert.deepEqual(await nextEvent(b, "updateTotalViews"), [views]);
-    assert.equal(reply, `Total views for Node - ${views}`);
+    test("1. userCount: live user and view counters", { timeout: TEST_TIMEOUT_MS }, async () => {
+      await withHubs(async (open) => {
+        const a = await open("/hubs/userCount", { events: USER_COUNT_EVENTS, label: "A" });
+        const [n] = await nextEvent(a, "updateTotalUsers");
+        assert.ok(Number.isInteger(n) && n >= 1, `updateTotalUsers(${n}) should be a positive integer`);
 
-    // The view counter goes up by one per call, whoever calls.
-    const replyB = await invoke(b, "NewWindowLoaded", "Other");
-    assert.equal(replyB, `Total views for Other - ${views + 1}`);
-    assert.deepEqual(await nextEvent(a, "updateTotalViews"), [views + 1]);
-    assert.deepEqual(await nextEvent(b, "updateTotalViews"), [views + 1]);
+        const b = await open("/hubs/userCount", { events: USER_COUNT_EVENTS, label: "B" });
+        assert.deepEqual(await nextEvent(a, "updateTotalUsers"), [n + 1]);
+        assert.deepEqual(await nextEvent(b, "updateTotalUsers"), [n + 1]);
 
-    await stopHub(b);
-    assert.deepEqual(await nextEvent(a, "updateTotalUsers"), [n]);
-    await expectQuiet({ A: a });
-  });
-});
+        const reply = await invoke(a, "NewWindowLoaded", "Node");
+        const [views] = await nextEvent(a, "updateTotalViews");
+        assert.ok(Number.isInteger(views) && views >= 1, `updateTotalViews(${views}) should be a positive integer`);
+        assert.deepEqual(await nextEvent(b, "updateTotalViews"), [views]);
+        assert.equal(reply, `Total views for Node - ${views}`);
 
-// ---------------------------------------------------------------------------------------------
-test("2. deathlyHallows: votes over HTTP pushed to every client", { timeout: TEST_TIMEOUT_MS }, async () => {
-  await withHubs(async (open) => {
-    // Paths match case-insensitively; handler names are registered in two spellings.
-    const c1 = await open("/hubs/deathlyHallows", { events: ["updateDeathlyHallowCount"], label: "C1 /hubs/deathlyHallows" });
-    const c2 = await open("/hubs/deathlyhallows", { events: ["updatedeathlyhallowcount"], label: "C2 /hubs/deathlyhallows" });
+        // The view counter goes up by one per call, whoever calls.
+        const replyB = await invoke(b, "NewWindowLoaded", "Other");
+        assert.equal(replyB, `Total views for Other - ${views + 1}`);
+        assert.deepEqual(await nextEvent(a, "updateTotalViews"), [views + 1]);
+        assert.deepEqual(await nextEvent(b, "updateTotalViews"), [views + 1]);
 
-    const status = await invoke(c1, "GetVoteStatus");
-    assert.deepEqual(Object.keys(status).sort(), ["cloak", "stone", "wand"]);
-    for (const key of ["cloak", "stone", "wand"]) {
-      assert.ok(Number.isInteger(status[key]) && status[key] >= 0, `${key} = ${status[key]}`);
-    }
-    const { cloak, stone, wand } = status;
-    assert.deepEqual(await invoke(c2, "GetVoteStatus"), status);
-
-    const vote = async (type) => request(base, "GET", `/home/DeathlyHallows?type=${encodeURIComponent(type)}`);
-
-    let response = await vote("wand");
-    assert.equal(response.status, 202);
-    assert.deepEqual(await nextEvent(c1, "updateDeathlyHallowCount"), [cloak, stone, wand + 1]);
-    assert.deepEqual(await nextEvent(c2, "updatedeathlyhallowcount"), [cloak, stone, wand + 1]);
-
-    response = await vote("cloak");
-    assert.equal(response.status, 202);
-    assert.deepEqual(await nextEvent(c1, "updateDeathlyHallowCount"), [cloak + 1, stone, wand + 1]);
-    assert.deepEqual(await nextEvent(c2, "updateDeathlyHallowCount"), [cloak + 1, stone, wand + 1]);
-
-    response = await vote("stone");
-    assert.equal(response.status, 202);
-    assert.deepEqual(await nextEvent(c1, "updateDeathlyHallowCount"), [cloak + 1, stone + 1, wand + 1]);
-    assert.deepEqual(await nextEvent(c2, "updateDeathlyHallowCount"), [cloak + 1, stone + 1, wand + 1]);
-
-    const current = { cloak: cloak + 1, stone: stone + 1, wand: wand + 1 };
-    assert.deepEqual(await invoke(c1, "GetVoteStatus"), current);
-
-    // Unknown type: 202, nothing changes. (A broadcast of the unchanged counts is tolerated.)
-    response = await vote("elderberry");
-    assert.equal(response.status, 202);
-    await sleep(QUIET_MS);
-    for (const connection of [c1, c2]) {
-      for (const args of takeEvents(connection, "updateDeathlyHallowCount")) {
-        assert.deepEqual(args, [current.cloak, current.stone, current.wand]);
-      }
-    }
-    assert.deepEqual(await invoke(c1, "GetVoteStatus"), current);
-    assert.deepEqual(await invoke(c2, "GetVoteStatus"), current);
-    await expectQuiet({ C1: c1, C2: c2 }, 0);
-  });
-});
-
-// ---------------------------------------------------------------------------------------------
-test("3. houses: groups, notifications, join and leave", { timeout: TEST_TIMEOUT_MS }, async () => {
-  await withHubs(async (open) => {
-    const a = await open("/hubs/houses", { events: HOUSE_EVENTS, label: "A" });
-    const b = await open("/hubs/houses", { events: HOUSE_EVENTS, label: "B" });
-    const c = await open("/hubs/houses", { events: HOUSE_EVENTS, label: "C" });
-
-    await invoke(a, "JoinHouse", "Gryffindor");
-    assert.deepEqual(await nextEvent(a, "subscriptionStatus"), ["Gryffindor", "Gryffindor", true]);
-
-    await invoke(b, "JoinHouse", "Gryffindor");
-    assert.deepEqual(await nextEvent(b, "subscriptionStatus"), ["Gryffindor", "Gryffindor", true]);
-    assert.deepEqual(await nextEvent(a, "userJoined"), ["Gryffindor", ""]);
-
-    await invoke(c, "JoinHouse", "Slytherin");
-    assert.deepEqual(await nextEvent(c, "subscriptionStatus"), ["Slytherin", "Slytherin", true]);
-
-    // A second house: `joined` lists both, separated by a space.
-    await invoke(a, "JoinHouse", "Hufflepuff");
-    assert.deepEqual(await nextEvent(a, "subscriptionStatus"), ["Gryffindor Hufflepuff", "Hufflepuff", true]);
-
-    await send(a, "SendNotification", "Gryffindor", "hello");
-    assert.deepEqual(await nextEvent(a, "houseNotification"), ["", "Gryffindor", "hello"]);
-    assert.deepEqual(await nextEvent(b, "houseNotification"), ["", "Gryffindor", "hello"]);
-    // C (Slytherin only) gets neither the notification nor any join news of other houses; nobody
-    // got a userJoined for a house they are not in, nor for their own join.
-    await expectQuiet({ A: a, B: b, C: c });
-
-    // Joining a house again does nothing.
-    await invoke(b, "JoinHouse", "Gryffindor");
-    await expectQuiet({ A: a, B: b, C: c });
-
-    await invoke(a, "LeaveHouse", "Gryffindor");
-    assert.deepEqual(await nextEvent(a, "subscriptionStatus"), ["Hufflepuff", "Gryffindor", false]);
-    assert.deepEqual(await nextEvent(b, "userLeaved"), ["Gryffindor", ""]);
-
-    // A has left: only B hears Gryffindor now.
-    await send(b, "SendNotification", "Gryffindor", "after");
-    assert.deepEqual(await nextEvent(b, "houseNotification"), ["", "Gryffindor", "after"]);
-    await expectQuiet({ A: a, B: b, C: c });
-
-    // Leaving a house one is not in does nothing.
-    await invoke(a, "LeaveHouse", "Gryffindor");
-    await expectQuiet({ A: a, B: b, C: c });
-
-    await invoke(a, "LeaveHouse", "Hufflepuff");
-    assert.deepEqual(await nextEvent(a, "subscriptionStatus"), ["", "Hufflepuff", false]);
-    await expectQuiet({ A: a, B: b, C: c });
-  });
-});
-
-// ---------------------------------------------------------------------------------------------
-test("4. basicChat: authorization and per-user targeting", { timeout: TEST_TIMEOUT_MS }, async () => {
-  const u1 = await createUser(base, "bcone");
-  const u2 = await createUser(base, "bctwo");
-  await withHubs(async (open) => {
-    const x = await open("/hubs/basicChat", { events: BASIC_CHAT_EVENTS, label: "X (anonymous)" });
-    const u1a = await open("/hubs/basicChat", { events: BASIC_CHAT_EVENTS, token: u1.token, label: "U1a" });
-    const u1b = await open("/hubs/basicChat", { events: BASIC_CHAT_EVENTS, token: u1.token, label: "U1b" });
-    const u2c = await open("/hubs/basicChat", { events: BASIC_CHAT_EVENTS, token: u2.token, label: "U2" });
-    const everyone = { X: x, U1a: u1a, U1b: u1b, U2: u2c };
-
-    await assert.rejects(invoke(x, "SendMessage", "anon", "", "hi"), (error) => {
-      assert.ok(error instanceof Error);
-      assert.equal(error.message, "Failed to invoke 'SendMessage' because user is unauthorized");
-      return true;
+        await stopHub(b);
+        assert.deepEqual(await nextEvent(a, "updateTotalUsers"), [n]);
+        await expectQuiet({ A: a });
+      });
     });
 
-    // To one user by name: every connection of that user, nobody else.
-    await invoke(u2c, "SendMessage", u2.userName, u1.userName, "to u1");
-    assert.deepEqual(await nextEvent(u1a, "MessageReceived"), [u2.userName, "to u1"]);
-    assert.deepEqual(await nextEvent(u1b, "MessageReceived"), [u2.userName, "to u1"]);
-    await expectQuiet(everyone);
+    // ---------------------------------------------------------------------------------------------
+    test("2. deathlyHallows: votes over HTTP pushed to every client", { timeout: TEST_TIMEOUT_MS }, async () => {
+      await withHubs(async (open) => {
+        // Paths match case-insensitively; handler names are registered in two spellings.
+        const c1 = await open("/hubs/deathlyHallows", { events: ["updateDeathlyHallowCount"], label: "C1 /hubs/deathlyHallows" });
+        const c2 = await open("/hubs/deathlyhallows", { events: ["updatedeathlyhallowcount"], label: "C2 /hubs/deathlyhallows" });
 
-    // Empty receiver: everyone, the anonymous listener included.
-    await invoke(u2c, "SendMessage", u2.userName, "", "to all");
-    for (const connection of Object.values(everyone)) {
-      assert.deepEqual(await nextEvent(connection, "MessageReceived"), [u2.userName, "to all"]);
-    }
+        const status = await invoke(c1, "GetVoteStatus");
+        assert.deepEqual(Object.keys(status).sort(), ["cloak", "stone", "wand"]);
+        for (const key of ["cloak", "stone", "wand"]) {
+          assert.ok(Number.isInteger(status[key]) && status[key] >= 0, `${key} = ${status[key]}`);
+        }
+        const { cloak, stone, wand } = status;
+        assert.deepEqual(await invoke(c2, "GetVoteStatus"), status);
 
-    // Null receiver: everyone too.
-    await invoke(u1b, "SendMessage", u1.userName, null, "null receiver");
-    for (const connection of Object.values(everyone)) {
-      assert.deepEqual(await nextEvent(connection, "MessageReceived"), [u1.userName, "null receiver"]);
-    }
-    await expectQuiet(everyone);
+        const vote = async (type) => request(base, "GET", `/home/DeathlyHallows?type=${encodeURIComponent(type)}`);
 
-    // Unknown receiver: the invocation fails and nothing is delivered.
-    const nobody = uniqueName("nobody");
-    await assert.rejects(invoke(u2c, "SendMessage", u2.userName, nobody, "lost"), (error) => {
-      assert.ok(error instanceof Error);
-      assert.ok(
-        error.message.startsWith("An unexpected error occurred invoking 'SendMessage' on the server."),
-        `unexpected error text: ${JSON.stringify(error.message)}`,
-      );
-      return true;
+        let response = await vote("wand");
+        assert.equal(response.status, 202);
+        assert.deepEqual(await nextEvent(c1, "updateDeathlyHallowCount"), [cloak, stone, wand + 1]);
+        assert.deepEqual(await nextEvent(c2, "updatedeathlyhallowcount"), [cloak, stone, wand + 1]);
+
+        response = await vote("cloak");
+        assert.equal(response.status, 202);
+        assert.deepEqual(await nextEvent(c1, "updateDeathlyHallowCount"), [cloak + 1, stone, wand + 1]);
+        assert.deepEqual(await nextEvent(c2, "updateDeathlyHallowCount"), [cloak + 1, stone, wand + 1]);
+
+        response = await vote("stone");
+        assert.equal(response.status, 202);
+        assert.deepEqual(await nextEvent(c1, "updateDeathlyHallowCount"), [cloak + 1, stone + 1, wand + 1]);
+        assert.deepEqual(await nextEvent(c2, "updateDeathlyHallowCount"), [cloak + 1, stone + 1, wand + 1]);
+
+        const current = { cloak: cloak + 1, stone: stone + 1, wand: wand + 1 };
+        assert.deepEqual(await invoke(c1, "GetVoteStatus"), current);
+
+        // Unknown type: 202, nothing changes. (A broadcast of the unchanged counts is tolerated.)
+        response = await vote("elderberry");
+        assert.equal(response.status, 202);
+        await sleep(QUIET_MS);
+        for (const connection of [c1, c2]) {
+          for (const args of takeEvents(connection, "updateDeathlyHallowCount")) {
+            assert.deepEqual(args, [current.cloak, current.stone, current.wand]);
+          }
+        }
+        assert.deepEqual(await invoke(c1, "GetVoteStatus"), current);
+        assert.deepEqual(await invoke(c2, "GetVoteStatus"), current);
+        await expectQuiet({ C1: c1, C2: c2 }, 0);
+      });
     });
-    await expectQuiet(everyone);
-  });
-});
 
-// ---------------------------------------------------------------------------------------------
-test("5. order: form post pushes NewOrderCreated and lists the order", { timeout: TEST_TIMEOUT_MS }, async () => {
-  await withHubs(async (open) => {
-    const o1 = await open("/hubs/order", { events: ORDER_EVENTS, label: "O1" });
-    const o2 = await open("/hubs/order", { events: ORDER_EVENTS, label: "O2" });
+    // ---------------------------------------------------------------------------------------------
+    test("3. houses: groups, notifications, join and leave", { timeout: TEST_TIMEOUT_MS }, async () => {
+      await withHubs(async (open) => {
+        const a = await open("/hubs/houses", { events: HOUSE_EVENTS, label: "A" });
+        const b = await open("/hubs/houses", { events: HOUSE_EVENTS, label: "B" });
+        const c = await open("/hubs/houses", { events: HOUSE_EVENTS, label: "C" });
 
-    const name = uniqueName("buyer");
-    const itemName = "Elder Wand";
-    const posted = await request(base, "POST", "/Home/OrderPost", {
-      form: { name, itemName, count: "3" },
-      redirect: "manual",
+        await invoke(a, "JoinHouse", "Gryffindor");
+        assert.deepEqual(await nextEvent(a, "subscriptionStatus"), ["Gryffindor", "Gryffindor", true]);
+
+        await invoke(b, "JoinHouse", "Gryffindor");
+        assert.deepEqual(await nextEvent(b, "subscriptionStatus"), ["Gryffindor", "Gryffindor", true]);
+        assert.deepEqual(await nextEvent(a, "userJoined"), ["Gryffindor", ""]);
+
+        await invoke(c, "JoinHouse", "Slytherin");
+        assert.deepEqual(await nextEvent(c, "subscriptionStatus"), ["Slytherin", "Slytherin", true]);
+
+        // A second house: `joined` lists both, separated by a space.
+        await invoke(a, "JoinHouse", "Hufflepuff");
+        assert.deepEqual(await nextEvent(a, "subscriptionStatus"), ["Gryffindor Hufflepuff", "Hufflepuff", true]);
+
+        await send(a, "SendNotification", "Gryffindor", "hello");
+        assert.deepEqual(await nextEvent(a, "houseNotification"), ["", "Gryffindor", "hello"]);
+        assert.deepEqual(await nextEvent(b, "houseNotification"), ["", "Gryffindor", "hello"]);
+        // C (Slytherin only) gets neither the notification nor any join news of other houses; nobody
+        // got a userJoined for a house they are not in, nor for their own join.
+        await expectQuiet({ A: a, B: b, C: c });
+
+        // Joining a house again does nothing.
+        await invoke(b, "JoinHouse", "Gryffindor");
+        await expectQuiet({ A: a, B: b, C: c });
+
+        await invoke(a, "LeaveHouse", "Gryffindor");
+        assert.deepEqual(await nextEvent(a, "subscriptionStatus"), ["Hufflepuff", "Gryffindor", false]);
+        assert.deepEqual(await nextEvent(b, "userLeaved"), ["Gryffindor", ""]);
+
+        // A has left: only B hears Gryffindor now.
+        await send(b, "SendNotification", "Gryffindor", "after");
+        assert.deepEqual(await nextEvent(b, "houseNotification"), ["", "Gryffindor", "after"]);
+        await expectQuiet({ A: a, B: b, C: c });
+
+        // Leaving a house one is not in does nothing.
+        await invoke(a, "LeaveHouse", "Gryffindor");
+        await expectQuiet({ A: a, B: b, C: c });
+
+        await invoke(a, "LeaveHouse", "Hufflepuff");
+        assert.deepEqual(await nextEvent(a, "subscriptionStatus"), ["", "Hufflepuff", false]);
+        await expectQuiet({ A: a, B: b, C: c });
+      });
     });
-    assert.ok(posted.status >= 300 && posted.status < 400, `OrderPost answered ${posted.status}: ${posted.text}`);
-    assert.ok(posted.headers.get("location"), "redirect without a Location header");
 
-    assert.deepEqual(await nextEvent(o1, "NewOrderCreated"), []);
-    assert.deepEqual(await nextEvent(o2, "NewOrderCreated"), []);
+    // ---------------------------------------------------------------------------------------------
+    test("4. basicChat: authorization and per-user targeting", { timeout: TEST_TIMEOUT_MS }, async () => {
+      const u1 = await createUser(base, "bcone");
+      const u2 = await createUser(base, "bctwo");
+      await withHubs(async (open) => {
+        const x = await open("/hubs/basicChat", { events: BASIC_CHAT_EVENTS, label: "X (anonymous)" });
+        const u1a = await open("/hubs/basicChat", { events: BASIC_CHAT_EVENTS, token: u1.token, label: "U1a" });
+        const u1b = await open("/hubs/basicChat", { events: BASIC_CHAT_EVENTS, token: u1.token, label: "U1b" });
+        const u2c = await open("/hubs/basicChat", { events: BASIC_CHAT_EVENTS, token: u2.token, label: "U2" });
+        const everyone = { X: x, U1a: u1a, U1b: u1b, U2: u2c };
 
-    const listed = await request(base, "GET", "/Home/GetAllOrder");
-    assert.equal(listed.status, 200);
-    const body = listed.json();
-    assert.ok(Array.isArray(body.data), `GetAllOrder: ${listed.text}`);
-    const mine = body.data.filter((order) => order.name === name);
-    assert.equal(mine.length, 1, `GetAllOrder: ${listed.text}`);
-    assert.ok(Number.isInteger(mine[0].id), `order id ${mine[0].id}`);
-    assert.deepEqual(mine[0], { id: mine[0].id, name, itemName, count: 3 });
+        await assert.rejects(invoke(x, "SendMessage", "anon", "", "hi"), (error) => {
+          assert.ok(error instanceof Error);
+          assert.equal(error.message, "Failed to invoke 'SendMessage' because user is unauthorized");
+          return true;
+        });
 
-    // A second order gets its own id and one more push.
-    const name2 = uniqueName("buyer");
-    const posted2 = await request(base, "POST", "/Home/OrderPost", {
-      form: { name: name2, itemName: "Cloak", count: "1" },
-      redirect: "manual",
+        // To one user by name: every connection of that user, nobody else.
+        await invoke(u2c, "SendMessage", u2.userName, u1.userName, "to u1");
+        assert.deepEqual(await nextEvent(u1a, "MessageReceived"), [u2.userName, "to u1"]);
+        assert.deepEqual(await nextEvent(u1b, "MessageReceived"), [u2.userName, "to u1"]);
+        await expectQuiet(everyone);
+
+        // Empty receiver: everyone, the anonymous listener included.
+        await invoke(u2c, "SendMessage", u2.userName, "", "to all");
+        for (const connection of Object.values(everyone)) {
+          assert.deepEqual(await nextEvent(connection, "MessageReceived"), [u2.userName, "to all"]);
+        }
+
+        // Null receiver: everyone too.
+        await invoke(u1b, "SendMessage", u1.userName, null, "null receiver");
+        for (const connection of Object.values(everyone)) {
+          assert.deepEqual(await nextEvent(connection, "MessageReceived"), [u1.userName, "null receiver"]);
+        }
+        await expectQuiet(everyone);
+
+        // Unknown receiver: the invocation fails and nothing is delivered.
+        const nobody = uniqueName("nobody");
+        await assert.rejects(invoke(u2c, "SendMessage", u2.userName, nobody, "lost"), (error) => {
+          assert.ok(error instanceof Error);
+          assert.ok(
+            error.message.startsWith("An unexpected error occurred invoking 'SendMessage' on the server."),
+            `unexpected error text: ${JSON.stringify(error.message)}`,
+          );
+          return true;
+        });
+        await expectQuiet(everyone);
+      });
     });
-    assert.ok(posted2.status >= 300 && posted2.status < 400, `OrderPost answered ${posted2.status}`);
-    assert.deepEqual(await nextEvent(o1, "NewOrderCreated"), []);
-    assert.deepEqual(await nextEvent(o2, "NewOrderCreated"), []);
-    const second = (await request(base, "GET", "/Home/GetAllOrder")).json().data.find((order) => order.name === name2);
-    assert.ok(second, "second order not listed");
-    assert.deepEqual(second, { id: second.id, name: name2, itemName: "Cloak", count: 1 });
-    assert.ok(Number.isInteger(second.id) && second.id !== mine[0].id);
-    await expectQuiet({ O1: o1, O2: o2 });
+
+    // ---------------------------------------------------------------------------------------------
+    test("5. order: form post pushes NewOrderCreated and lists the order", { timeout: TEST_TIMEOUT_MS }, async () => {
+      await withHubs(async (open) => {
+        const o1 = await open("/hubs/order", { events: ORDER_EVENTS, label: "O1" });
+        const o2 = await open("/hubs/order", { events: ORDER_EVENTS, label: "O2" });
+
+        const name = uniqueName("buyer");
+        const itemName = "Elder Wand";
+        const posted = await request(base, "POST", "/Home/OrderPost", {
+          form: { name, itemName, count: "3" },
+          redirect: "manual",
+        });
+        assert.ok(posted.status >= 300 && posted.status < 400, `OrderPost answered ${posted.status}: ${posted.text}`);
+        assert.ok(posted.headers.get("location"), "redirect without a Location header");
+
+        assert.deepEqual(await nextEvent(o1, "NewOrderCreated"), []);
+        assert.deepEqual(await nextEvent(o2, "NewOrderCreated"), []);
+
+        const listed = await request(base, "GET", "/Home/GetAllOrder");
+        assert.equal(listed.status, 200);
+        const body = listed.json();
+        assert.ok(Array.isArray(body.data), `GetAllOrder: ${listed.text}`);
+        const mine = body.data.filter((order) => order.name === name);
+        assert.equal(mine.length, 1, `GetAllOrder: ${listed.text}`);
+        assert.ok(Number.isInteger(mine[0].id), `order id ${mine[0].id}`);
+        assert.deepEqual(mine[0], { id: mine[0].id, name, itemName, count: 3 });
+
+        // A second order gets its own id and one more push.
+        const name2 = uniqueName("buyer");
+        const posted2 = await request(base, "POST", "/Home/OrderPost", {
+          form: { name: name2, itemName: "Cloak", count: "1" },
+          redirect: "manual",
+        });
+        assert.ok(posted2.status >= 300 && posted2.status < 400, `OrderPost answered ${posted2.status}`);
+        assert.deepEqual(await nextEvent(o1, "NewOrderCreated"), []);
+        assert.deepEqual(await nextEvent(o2, "NewOrderCreated"), []);
+        const second = (await request(base, "GET", "/Home/GetAllOrder")).json().data.find((order) => order.name === name2);
+        assert.ok(second, "second order not listed");
+        assert.deepEqual(second, { id: second.id, name: name2, itemName: "Cloak", count: 1 });
+        assert.ok(Number.isInteger(second.id) && second.id !== mine[0].id);
+        await expectQuiet({ O1: o1, O2: o2 });
+      });
+    });
+
+    // ---------------------------------------------------------------------------------------------
+    test("6a. chat hub: presence, rooms, public and private messages", { timeout: TEST_TIMEOUT_MS }, async () => {
+      const u1 = await createUser(base, "chone");
+      const u2 = await createUser(base, "chtwo");
+      const u3 = await createUser(base, "chthree");
+      await withHubs(async (open) => {
+        const c1 = await open("/hubs/chat", { events: CHAT_EVENTS, token: u1.token, label: "U1" });
+        const c3 = await open("/hubs/chat", { events: CHAT_EVENTS, token: u3.token, label: "U3" });
+        assert.deepEqual(await nextEvent(c1, "UserConnected"), [u3.id, u3.userName]);
+
+        const c2a = await open("/hubs/chat", { events: CHAT_EVENTS, token: u2.token, label: "U2a" });
+        assert.deepEqual(await nextEvent(c1, "UserConnected"), [u2.id, u2.userName]);
+        assert.deepEqual(await nextEvent(c3, "UserConnected"), [u2.id, u2.userName]);
+
+        // A second connection of U2: whether it is announced again is the server's choice; if it is,
+        // it names U2 once.
+        const c2b = await open("/hubs/chat", { events: CHAT_EVENTS, token: u2.token, label: "U2b" });
+        await sleep(QUIET_MS);
+        for (const connection of [c1, c3, c2a, c2b]) {
+          const seen = takeEvents(connection, "UserConnected");
+          assert.ok(seen.length <= 1, `UserConnected repeated: ${JSON.stringify(seen)}`);
+          for (const args of seen) assert.deepEqual(args, [u2.id, u2.userName]);
+        }
+        const all = { U1: c1, U2a: c2a, U2b: c2b, U3: c3 };
+        await expectQuiet(all, 0);
+
+        await invoke(c1, "NewRoomCreated", 5, 7, "Room");
+        for (const connection of Object.values(all)) {
+          assert.deepEqual(await nextEvent(connection, "NewRoomCreated"), [5, 7, "Room", u1.id, u1.userName]);
+        }
+
+        await invoke(c3, "RoomDeleted", 7, "Room", 1);
+        for (const connection of Object.values(all)) {
+          assert.deepEqual(await nextEvent(connection, "RoomDeleted"), [7, "Room", 1, u3.id, u3.userName]);
+        }
+
+        await invoke(c2a, "SendPublicMessage", 1, "General", "hey");
+        for (const connection of Object.values(all)) {
+          assert.deepEqual(await nextEvent(connection, "PublicMessageReceived"), [1, "General", u2.id, u2.userName, "hey"]);
+        }
+
+        await invoke(c1, "SendPrivateMessage", u2.id, u2.userName, "psst");
+        const chatIds = [];
+        for (const connection of [c1, c2a, c2b]) {
+          const args = await nextEvent(connection, "PrivateMessageReceived");
+          assert.equal(args.length, 6, `PrivateMessageReceived args: ${JSON.stringify(args)}`);
+          assert.deepEqual(args.slice(0, 5), [u1.id, u1.userName, u2.id, u2.userName, "psst"]);
+          assert.match(args[5], UUID_RE);
+          chatIds.push(args[5]);
+        }
+        assert.equal(new Set(chatIds).size, 1, `chatId differs between connections: ${chatIds}`);
+        await expectQuiet(all);
+
+        // A second private message gets a fresh chatId.
+        await invoke(c2b, "SendPrivateMessage", u1.id, u1.userName, "back");
+        for (const connection of [c1, c2a, c2b]) {
+          const args = await nextEvent(connection, "PrivateMessageReceived");
+          assert.deepEqual(args.slice(0, 5), [u2.id, u2.userName, u1.id, u1.userName, "back"]);
+          assert.match(args[5], UUID_RE);
+          assert.notEqual(args[5], chatIds[0]);
+        }
+        await expectQuiet(all);
+
+        // Presence: only the last connection of U2 closing announces U2 as gone.
+        await stopHub(c2b);
+        await expectQuiet({ U1: c1, U2a: c2a, U3: c3 });
+        await stopHub(c2a);
+        assert.deepEqual(await nextEvent(c1, "UserDisconnected"), [u2.id, u2.userName]);
+        assert.deepEqual(await nextEvent(c3, "UserDisconnected"), [u2.id, u2.userName]);
+        await expectQuiet({ U1: c1, U3: c3 });
+      });
+    });
   });
-});
+}
 
-// ---------------------------------------------------------------------------------------------
-test("6a. chat hub: presence, rooms, public and private messages", { timeout: TEST_TIMEOUT_MS }, async () => {
-  const u1 = await createUser(base, "chone");
-  const u2 = await createUser(base, "chtwo");
-  const u3 = await createUser(base, "chthree");
-  await withHubs(async (open) => {
-    const c1 = await open("/hubs/chat", { events: CHAT_EVENTS, token: u1.token, label: "U1" });
-    const c3 = await open("/hubs/chat", { events: CHAT_EVENTS, token: u3.token, label: "U3" });
-    assert.deepEqual(await nextEvent(c1, "UserConnected"), [u3.id, u3.userName]);
+/** The HTTP-only cases below use WebSockets where they open a hub. */
+const withHubs = (body) => withHubsOver(signalR.HttpTransportType.WebSockets, body);
 
-    const c2a = await open("/hubs/chat", { events: CHAT_EVENTS, token: u2.token, label: "U2a" });
-    assert.deepEqual(await nextEvent(c1, "UserConnected"), [u2.id, u2.userName]);
-    assert.deepEqual(await nextEvent(c3, "UserConnected"), [u2.id, u2.userName]);
-
-    // A second connection of U2: whether it is announced again is the server's choice; if it is,
-    // it names U2 once.
-    const c2b = await open("/hubs/chat", { events: CHAT_EVENTS, token: u2.token, label: "U2b" });
-    await sleep(QUIET_MS);
-    for (const connection of [c1, c3, c2a, c2b]) {
-      const seen = takeEvents(connection, "UserConnected");
-      assert.ok(seen.length <= 1, `UserConnected repeated: ${JSON.stringify(seen)}`);
-      for (const args of seen) assert.deepEqual(args, [u2.id, u2.userName]);
-    }
-    const all = { U1: c1, U2a: c2a, U2b: c2b, U3: c3 };
-    await expectQuiet(all, 0);
-
-    await invoke(c1, "NewRoomCreated", 5, 7, "Room");
-    for (const connection of Object.values(all)) {
-      assert.deepEqual(await nextEvent(connection, "NewRoomCreated"), [5, 7, "Room", u1.id, u1.userName]);
-    }
-
-    await invoke(c3, "RoomDeleted", 7, "Room", 1);
-    for (const connection of Object.values(all)) {
-      assert.deepEqual(await nextEvent(connection, "RoomDeleted"), [7, "Room", 1, u3.id, u3.userName]);
-    }
-
-    await invoke(c2a, "SendPublicMessage", 1, "General", "hey");
-    for (const connection of Object.values(all)) {
-      assert.deepEqual(await nextEvent(connection, "PublicMessageReceived"), [1, "General", u2.id, u2.userName, "hey"]);
-    }
-
-    await invoke(c1, "SendPrivateMessage", u2.id, u2.userName, "psst");
-    const chatIds = [];
-    for (const connection of [c1, c2a, c2b]) {
-      const args = await nextEvent(connection, "PrivateMessageReceived");
-      assert.equal(args.length, 6, `PrivateMessageReceived args: ${JSON.stringify(args)}`);
-      assert.deepEqual(args.slice(0, 5), [u1.id, u1.userName, u2.id, u2.userName, "psst"]);
-      assert.match(args[5], UUID_RE);
-      chatIds.push(args[5]);
-    }
-    assert.equal(new Set(chatIds).size, 1, `chatId differs between connections: ${chatIds}`);
-    await expectQuiet(all);
-
-    // A second private message gets a fresh chatId.
-    await invoke(c2b, "SendPrivateMessage", u1.id, u1.userName, "back");
-    for (const connection of [c1, c2a, c2b]) {
-      const args = await nextEvent(connection, "PrivateMessageReceived");
-      assert.deepEqual(args.slice(0, 5), [u2.id, u2.userName, u1.id, u1.userName, "back"]);
-      assert.match(args[5], UUID_RE);
-      assert.notEqual(args[5], chatIds[0]);
-    }
-    await expectQuiet(all);
-
-    // Presence: only the last connection of U2 closing announces U2 as gone.
-    await stopHub(c2b);
-    await expectQuiet({ U1: c1, U2a: c2a, U3: c3 });
-    await stopHub(c2a);
-    assert.deepEqual(await nextEvent(c1, "UserDisconnected"), [u2.id, u2.userName]);
-    assert.deepEqual(await nextEvent(c3, "UserDisconnected"), [u2.id, u2.userName]);
-    await expectQuiet({ U1: c1, U3: c3 });
-  });
-});
 
 // ---------------------------------------------------------------------------------------------
 test("6b. chat REST: rooms and users", { timeout: TEST_TIMEOUT_MS }, async () => {

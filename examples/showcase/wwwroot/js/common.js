@@ -101,10 +101,20 @@ window.Showcase = (() => {
    */
   function buildConnection(path, options = {}) {
     return new signalR.HubConnectionBuilder()
-      .withUrl(path, options)
+      .withUrl(path, { ...options, ...transportFromPage() })
       .withAutomaticReconnect()
       .configureLogging(signalR.LogLevel.Warning)
       .build();
+  }
+
+  /**
+   * A transport forced by the page's URL, e.g. `basic-chat.html?transport=LongPolling`
+   * (WebSockets, ServerSentEvents or LongPolling); without one the client picks as usual.
+   */
+  function transportFromPage() {
+    const name = new URLSearchParams(location.search).get("transport");
+    const transport = name ? signalR.HttpTransportType[name] : undefined;
+    return transport === undefined ? {} : { transport };
   }
 
   /**
