@@ -82,23 +82,13 @@ impl Tokens {
     }
 }
 
-/// The caller's candidate tokens, in order: the session cookie, an `Authorization: Bearer`
-/// header, and (for browsers' WebSockets and Server-Sent Events) the `access_token` query
-/// parameter.
+/// The caller's candidate tokens, in order: the session cookie, then the bearer token where
+/// SignalR clients put it (see [`signalr_server::bearer_token`]).
 fn find_tokens(request: &Request) -> impl Iterator<Item = String> + use<> {
-    let headers = request.headers();
-    let session = cookie(headers, SESSION_COOKIE);
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(|token| token.trim().to_owned());
-    let query = request.uri().query().and_then(|query| {
-        form_urlencoded::parse(query.as_bytes())
-            .find(|(key, _)| key == "access_token")
-            .map(|(_, token)| token.into_owned())
-    });
-    session.into_iter().chain(bearer).chain(query)
+    let session = cookie(request.headers(), SESSION_COOKIE);
+    session
+        .into_iter()
+        .chain(signalr_server::bearer_token(request))
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
