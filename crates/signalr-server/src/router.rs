@@ -66,7 +66,8 @@ fn mount(router: Router, path: &str, endpoint: Endpoint) -> Router {
 }
 
 /// A layer that rewrites request paths matching one of the given paths in any ASCII casing
-/// (at a segment boundary) to the given spelling, before routing.
+/// (at a segment boundary) to the given spelling, before routing; a `/negotiate` right below
+/// a given path is folded too.
 ///
 /// ASP.NET routes match case-insensitively and clients rely on it (`/testHub` for `/testhub`).
 /// Wrap the whole router, because axum routes before `Router::layer` middleware runs:
@@ -92,7 +93,7 @@ impl CaseInsensitivePaths {
 
     fn rewrite(&self, uri: &Uri) -> Option<Uri> {
         let path = uri.path();
-        // The longest match wins, so `/hub/negotiate` is folded whole, not just `/hub`.
+        // The longest match wins, so a path listed below another is folded whole.
         let canonical = self
             .canonical
             .iter()
@@ -103,16 +104,21 @@ impl CaseInsensitivePaths {
                     && (path.len() == length || path.as_bytes()[length] == b'/')
             })
             .max_by_key(|canonical| canonical.len())?;
-        if path.starts_with(canonical.as_str()) {
+        // Every SignalR endpoint has a negotiate below it; it folds with the endpoint.
+        let rest = match &path[canonical.len()..] {
+            rest if rest.eq_ignore_ascii_case("/negotiate") => "/negotiate",
+            rest => rest,
+        };
+        let folded = format!("{canonical}{rest}");
+        if folded == path {
             return None;
         }
-        let rest = &path[canonical.len()..];
         let query = uri
             .query()
             .map(|query| format!("?{query}"))
             .unwrap_or_default();
         let mut parts = uri.clone().into_parts();
-        parts.path_and_query = Some(format!("{canonical}{rest}{query}").parse().ok()?);
+        parts.path_and_query = Some(format!("{folded}{query}").parse().ok()?);
         Uri::from_parts(parts).ok()
     }
 }
@@ -176,7 +182,7 @@ mod tests {
             Some("/Home/GetAllOrder")
         );
         assert_eq!(rewrite("/hubs/deathlyhallows"), None);
-        let paths = CaseInsensitivePaths::new(["/hub", "/hub/negotiate"]);
+        let paths = CaseInsensitivePaths::new(["/hub"]);
         let rewrite = |uri: &str| {
             paths
                 .rewrite(&uri.parse().unwrap())

@@ -27,14 +27,6 @@ const PATHS: [&str; 6] = [
     "/echo",
     "/generateJwtToken",
 ];
-/// The endpoints that have a negotiate below them.
-const CONNECTION_PATHS: [&str; 5] = [
-    "/testhub",
-    "/testhub-nowebsockets",
-    "/authorizedhub",
-    "/uncreatable",
-    "/echo",
-];
 
 fn parse_arguments() -> Result<SocketAddr, String> {
     let mut addr: SocketAddr = "127.0.0.1:0".parse().expect("valid");
@@ -94,11 +86,7 @@ async fn main() {
         eprintln!("{error}");
         std::process::exit(2);
     });
-    let paths = PATHS
-        .iter()
-        .map(|path| path.to_string())
-        .chain(CONNECTION_PATHS.map(|path| format!("{path}/negotiate")));
-    let service = CaseInsensitivePaths::new(paths).layer(app());
+    let service = CaseInsensitivePaths::new(PATHS).layer(app());
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await
