@@ -229,7 +229,13 @@ async fn handshake<S>(
         buffer,
         options.maximum_receive_message_size,
     );
-    let request = match tokio::time::timeout(options.handshake_timeout, read).await {
+    let read = tokio::time::timeout(options.handshake_timeout, read);
+    let read = tokio::select! {
+        read = read => read,
+        // Ended before the handshake (a DELETE, no poll in time): nothing to answer.
+        _ = parts.aborted.cancelled() => return None,
+    };
+    let request = match read {
         Ok(HandshakeRead::Request(request)) => request,
         Ok(HandshakeRead::Closed) => return None,
         Err(_) | Ok(HandshakeRead::TooLarge) => {

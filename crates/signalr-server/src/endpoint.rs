@@ -388,14 +388,20 @@ fn opening(entry: &Entry, request: Request, transport: TransportType) -> Opening
 }
 
 /// Runs a connection of an HTTP transport in its own task; its token is forgotten at the end.
-fn spawn_connection(endpoint: &Endpoint, token: String, parts: ConnectionParts) {
+fn spawn_connection(endpoint: &Endpoint, token: String, entry: Arc<Entry>, parts: ConnectionParts) {
     let registration = Registration {
         registry: endpoint.registry.clone(),
         token,
     };
     let handler = endpoint.handler.clone();
+    let linger = endpoint.options.disconnect_timeout;
     tokio::spawn(async move {
         handler.run(parts).await;
+        // On Long Polling the last messages (a Close) wait for a poll: the token stays known
+        // until the client has seen the end, or for the disconnect timeout.
+        if let Some(long_poll) = entry.http.get().and_then(|http| http.long_poll.as_ref()) {
+            let _ = tokio::time::timeout(linger, long_poll.ended()).await;
+        }
         drop(registration);
     });
 }
@@ -447,7 +453,7 @@ fn server_sent_events(
     let opening = opening(&entry, request, TransportType::ServerSentEvents);
     let (side, parts, outgoing) = start_http(endpoint, opening, Some(gone.clone()));
     let _ = entry.http.set(side);
-    spawn_connection(endpoint, token.expect("bound"), parts);
+    spawn_connection(endpoint, token.expect("bound"), entry, parts);
     Ok(sse::response(outgoing, gone))
 }
 
@@ -517,7 +523,7 @@ async fn long_poll(
         side
     });
     if let Some(parts) = started {
-        spawn_connection(endpoint, token.expect("bound"), parts);
+        spawn_connection(endpoint, token.expect("bound"), entry.clone(), parts);
         return Ok(LongPoll::started());
     }
     let long_poll = http
@@ -581,7 +587,7 @@ fn terminate(endpoint: &Endpoint, token: Option<String>) -> Result<Response, Ref
             "Cannot terminate this connection using the DELETE endpoint.",
         ));
     };
-    long_poll.end_waiting_poll();
+    long_poll.terminate();
     http.aborted.cancel();
     Ok(text(StatusCode::ACCEPTED, ""))
 }

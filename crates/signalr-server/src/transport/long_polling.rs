@@ -22,6 +22,9 @@ use super::Outgoing;
 /// The polling side of one Long Polling connection.
 pub(crate) struct LongPoll {
     outgoing: tokio::sync::Mutex<Outgoing>,
+    /// Cancelled once the client knows the connection is over: a poll answered 204 after the
+    /// connection finished, or the client ended it with DELETE. Later polls get 204 at once.
+    ended: CancellationToken,
     /// Cancels the poll that is waiting, if any.
     waiting: Mutex<Option<CancellationToken>>,
     activity: Mutex<Activity>,
@@ -47,6 +50,7 @@ impl LongPoll {
     pub(crate) fn new(outgoing: Outgoing) -> Self {
         LongPoll {
             outgoing: tokio::sync::Mutex::new(outgoing),
+            ended: CancellationToken::new(),
             waiting: Mutex::new(None),
             activity: Mutex::new(Activity {
                 polls_in_flight: 0,
@@ -67,6 +71,9 @@ impl LongPoll {
 
     /// Answers a later poll.
     pub(crate) async fn poll(&self, timeout: Duration) -> Response {
+        if self.ended.is_cancelled() {
+            return no_cache(StatusCode::NO_CONTENT.into_response());
+        }
         let this_poll = CancellationToken::new();
         if let Some(previous) = self
             .waiting
@@ -89,14 +96,23 @@ impl LongPoll {
             batch = outgoing.wait_queued() => batch.map_or(Answer::Finished, Answer::Data),
             _ = tokio::time::sleep(timeout) => Answer::TimedOut,
         };
+        if matches!(answer, Answer::Finished) {
+            self.ended.cancel();
+        }
         no_cache(answer.into_response())
     }
 
-    /// Ends the waiting poll with 204 (the connection is being terminated).
-    pub(crate) fn end_waiting_poll(&self) {
+    /// The client ended the connection: the waiting poll and every later one get 204.
+    pub(crate) fn terminate(&self) {
+        self.ended.cancel();
         if let Some(waiting) = self.waiting.lock().expect("poll lock").take() {
             waiting.cancel();
         }
+    }
+
+    /// Resolves once the client knows the connection is over (see `ended`).
+    pub(crate) async fn ended(&self) {
+        self.ended.cancelled().await;
     }
 
     /// How long no poll has been in flight; `None` while one is.

@@ -67,6 +67,14 @@ pub struct HttpReply {
     pub status: u16,
     pub content_type: Option<String>,
     pub body: String,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl HttpReply {
+    /// The value of a response header, if present and printable.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
 }
 
 /// Sends a request and reads the whole response.
@@ -80,6 +88,7 @@ pub async fn send(request: reqwest::RequestBuilder) -> HttpReply {
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
+    let headers = response.headers().clone();
     let body = bounded("an HTTP body", response.text())
         .await
         .expect("the body reads");
@@ -87,6 +96,7 @@ pub async fn send(request: reqwest::RequestBuilder) -> HttpReply {
         status,
         content_type,
         body,
+        headers,
     }
 }
 
@@ -346,4 +356,157 @@ pub async fn user_from_query(
             .insert(signalr_server::HubUser::new(user.clone(), user));
     }
     next.run(request).await
+}
+
+/// The `(connectionId, connectionToken)` a v1 negotiate hands out for `path`.
+pub async fn negotiate_ids(base: &str, path: &str) -> (String, String) {
+    let body = negotiate(base, path, "?negotiateVersion=1").await;
+    let field = |name: &str| {
+        body[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("negotiate returns {name}: {body}"))
+            .to_owned()
+    };
+    (field("connectionId"), field("connectionToken"))
+}
+
+/// A JSON invocation record expecting a completion, with its separator.
+pub fn invocation(invocation_id: &str, target: &str, arguments: &str) -> String {
+    format!(
+        "{{\"type\":1,\"invocationId\":\"{invocation_id}\",\"target\":\"{target}\",\"arguments\":{arguments}}}{RS}"
+    )
+}
+
+/// A non-blocking JSON invocation record (no invocation id), with its separator.
+pub fn fire_and_forget(target: &str, arguments: &str) -> String {
+    format!("{{\"type\":1,\"target\":\"{target}\",\"arguments\":{arguments}}}{RS}")
+}
+
+/// A POST of `body` as the JS client sends strings (`text/plain;charset=UTF-8`).
+pub async fn post_text(url: &str, body: &str) -> HttpReply {
+    let request = http()
+        .post(url)
+        .header("Content-Type", "text/plain;charset=UTF-8")
+        .body(body.to_owned());
+    send(request).await
+}
+
+/// One long poll: a plain `GET`.
+pub async fn poll(url: &str) -> HttpReply {
+    send(http().get(url)).await
+}
+
+/// The `Accept` value that makes a GET a Server-Sent Events request.
+pub const EVENT_STREAM: &str = "text/event-stream";
+
+/// The Ping message as one Server-Sent Event.
+pub const PING_EVENT: &str = "data: {\"type\":6}\u{1e}\r\n\r\n";
+
+/// A Server-Sent Events response read event by event (`reqwest` without its `stream` feature:
+/// the body is pulled with `chunk()`, every pull bounded by [`WAIT`]).
+pub struct EventStream {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl EventStream {
+    /// `GET url` with `Accept: text/event-stream`; expects 200 and the opening comment `:\r\n`
+    /// as the first bytes, which it consumes.
+    pub async fn open(url: &str) -> EventStream {
+        Self::open_with(http().get(url)).await
+    }
+
+    /// As [`open`](Self::open) with a prepared request (extra headers).
+    pub async fn open_with(request: reqwest::RequestBuilder) -> EventStream {
+        let response = bounded(
+            "the event stream response",
+            request.header("Accept", EVENT_STREAM).send(),
+        )
+        .await
+        .expect("the event stream request succeeds");
+        assert_eq!(response.status().as_u16(), 200, "the event stream status");
+        let headers = response.headers().clone();
+        let mut stream = EventStream {
+            response,
+            buffer: Vec::new(),
+            headers,
+        };
+        while stream.buffer.len() < 3 {
+            assert!(
+                stream.read_more().await,
+                "the event stream ended before its opening comment: {:?}",
+                String::from_utf8_lossy(&stream.buffer)
+            );
+        }
+        assert!(
+            stream.buffer.starts_with(b":\r\n"),
+            "the event stream must open with the comment line `:\\r\\n`, got {:?}",
+            String::from_utf8_lossy(&stream.buffer)
+        );
+        stream.buffer.drain(..3);
+        stream
+    }
+
+    /// Appends the next body chunk to the buffer; false once the body ended.
+    async fn read_more(&mut self) -> bool {
+        let chunk = bounded("an event stream chunk", self.response.chunk())
+            .await
+            .expect("the event stream reads");
+        match chunk {
+            Some(chunk) => {
+                self.buffer.extend_from_slice(&chunk);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The next event, whole: its `data:` lines and the blank line ending it.
+    pub async fn next_event(&mut self) -> String {
+        loop {
+            if let Some(at) = self.buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                let event: Vec<u8> = self.buffer.drain(..at + 4).collect();
+                return String::from_utf8(event).expect("events are UTF-8");
+            }
+            assert!(
+                self.read_more().await,
+                "the event stream ended; unread {:?}",
+                String::from_utf8_lossy(&self.buffer)
+            );
+        }
+    }
+
+    /// The next event that is not a Ping.
+    pub async fn next_event_skipping_pings(&mut self) -> String {
+        loop {
+            let event = self.next_event().await;
+            if event != PING_EVENT {
+                return event;
+            }
+        }
+    }
+
+    /// Expects the response to end with nothing more than pings before the end.
+    pub async fn expect_end(&mut self) {
+        loop {
+            if let Some(rest) = self.buffer.strip_prefix(PING_EVENT.as_bytes()) {
+                self.buffer = rest.to_vec();
+                continue;
+            }
+            if !self.read_more().await {
+                assert!(
+                    self.buffer.is_empty(),
+                    "the event stream ended inside an event: {:?}",
+                    String::from_utf8_lossy(&self.buffer)
+                );
+                return;
+            }
+        }
+    }
+}
+
+/// `data: <text>` as one event, as the server frames one outgoing batch.
+pub fn event(text: &str) -> String {
+    format!("data: {text}\r\n\r\n")
 }
