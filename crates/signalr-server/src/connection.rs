@@ -69,6 +69,10 @@ pub(crate) struct ConnectionParts {
     pub(crate) aborted: CancellationToken,
     /// Cancelled by this handler when it is done writing: the writer flushes and closes.
     pub(crate) closing: CancellationToken,
+    /// Cancelled when the client stopped reading: the writer drops what is queued.
+    pub(crate) stalled: CancellationToken,
+    /// How long one send may wait for room in the outgoing queue.
+    pub(crate) send_timeout: Duration,
     /// Filled in after the handshake.
     pub(crate) writer: Arc<OnceLock<WriterProtocol>>,
     pub(crate) connection_id: String,
@@ -159,14 +163,17 @@ where
     };
     tracing::debug!(protocol = protocol.name(), "handshake completed");
 
-    let handle = Arc::new(ConnectionHandle::new(
-        parts.connection_id.clone(),
-        hub.user_ids.user_id(parts.user.as_ref()),
-        protocol.name(),
-        parts.outbound.clone(),
-        parts.aborted.clone(),
-        hub.options.send_timeout,
-    ));
+    let handle = Arc::new(
+        ConnectionHandle::new(
+            parts.connection_id.clone(),
+            hub.user_ids.user_id(parts.user.as_ref()),
+            protocol.name(),
+            parts.outbound.clone(),
+            parts.aborted.clone(),
+            hub.options.send_timeout,
+        )
+        .with_stall_signal(parts.stalled.clone()),
+    );
     let context = CallContext {
         hub: hub.clone(),
         connection: Arc::new(ConnectionInfo {
@@ -415,6 +422,9 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
                 Ok(Parsed::Ignored(consumed)) => buffer.advance(consumed),
                 Ok(Parsed::Message(message, consumed)) => {
                     buffer.advance(consumed);
+                    if self.context.connection.handle.is_aborted() {
+                        return Some(CloseReason::Aborted);
+                    }
                     if let Some(reason) = self.dispatch(message).await {
                         return Some(reason);
                     }

@@ -168,6 +168,9 @@ impl Registry {
             });
             if let Some(http) = idle_poll {
                 tracing::debug!(connection_id = %entry.connection_id, "no poll within the disconnect timeout");
+                if let Some(long_poll) = &http.long_poll {
+                    long_poll.terminate();
+                }
                 http.aborted.cancel();
             }
             entry.in_use() || entry.negotiated_at.elapsed() < timeout
@@ -331,7 +334,8 @@ pub(crate) async fn connect(endpoint: Arc<Endpoint>, request: Request) -> Respon
     let token = request
         .uri()
         .query()
-        .and_then(|query| query_value(query, "id"));
+        .and_then(|query| query_value(query, "id"))
+        .filter(|token| !token.is_empty());
     let result = match *request.method() {
         Method::GET if wants_event_stream(&request) => {
             server_sent_events(&endpoint, token, request)
@@ -426,7 +430,9 @@ fn start_http(
     opening: Opening,
     gone: Option<CancellationToken>,
 ) -> (HttpSide, ConnectionParts, transport::Outgoing) {
-    let (sender, receiver) = mpsc::channel(8);
+    // One body waits while the handler works through the previous one: back-pressure on the
+    // client's POSTs without buffering many bodies.
+    let (sender, receiver) = mpsc::channel(1);
     let (parts, outgoing) =
         transport::open(opening, posted_bodies(receiver, gone), &endpoint.options);
     let side = HttpSide {
@@ -555,6 +561,9 @@ async fn send(
             "The connection has not started: open its transport first.",
         )
     })?;
+    // One POST at a time per connection, and its body is read only then: concurrent POSTs
+    // wait here instead of each buffering a body.
+    let _one_at_a_time = http.sends.lock().await;
     let limit = receive_limit(&endpoint.options);
     let body = axum::body::to_bytes(request.into_body(), limit)
         .await
@@ -564,8 +573,6 @@ async fn send(
                 "The request body could not be read.",
             )
         })?;
-
-    let _one_at_a_time = http.sends.lock().await;
     tokio::select! {
         sent = http.inbound.send(Ok(body)) => sent.map_err(|_| no_connection())?,
         _ = http.closing.cancelled() => return Err(no_connection()),

@@ -19,6 +19,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -58,6 +59,8 @@ pub struct RawConnection {
     inbound: SyncWrapper<BoxStream<'static, Inbound>>,
     outbound: mpsc::Sender<Bytes>,
     aborted: CancellationToken,
+    stalled: CancellationToken,
+    send_timeout: Duration,
     connection_id: String,
     request: RequestInfo,
     user: Option<HubUser>,
@@ -80,15 +83,29 @@ impl RawConnection {
     }
 
     /// Sends bytes to the client as one message (a WebSocket message, an SSE event, or part
-    /// of a poll answer).
+    /// of a poll answer). Waits while the outgoing queue is full; a client that reads nothing
+    /// for the send timeout is disconnected.
     ///
     /// # Errors
-    /// [`ConnectionClosed`] when the connection has ended.
+    /// [`ConnectionClosed`] when the connection has ended or was just closed as too slow.
     pub async fn send(&self, bytes: Bytes) -> Result<(), ConnectionClosed> {
-        self.outbound
-            .send(bytes)
-            .await
-            .map_err(|_| ConnectionClosed)
+        if self.aborted.is_cancelled() {
+            return Err(ConnectionClosed);
+        }
+        let sent = tokio::select! {
+            sent = tokio::time::timeout(self.send_timeout, self.outbound.send(bytes)) => sent,
+            _ = self.aborted.cancelled() => return Err(ConnectionClosed),
+        };
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(ConnectionClosed),
+            Err(_) => {
+                tracing::warn!(connection_id = %self.connection_id, "the client stopped reading; closing the connection");
+                self.stalled.cancel();
+                self.aborted.cancel();
+                Err(ConnectionClosed)
+            }
+        }
     }
 
     /// The public connection id.
@@ -123,6 +140,8 @@ impl<H: ConnectionHandler> EndpointHandler for RawEndpoint<H> {
                 inbound: SyncWrapper::new(parts.inbound),
                 outbound: parts.outbound,
                 aborted: parts.aborted,
+                stalled: parts.stalled,
+                send_timeout: parts.send_timeout,
                 connection_id: parts.connection_id,
                 request: parts.request,
                 user: parts.user,

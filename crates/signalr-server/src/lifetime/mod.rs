@@ -89,6 +89,8 @@ pub struct ConnectionHandle {
     protocol: &'static str,
     outbound: mpsc::Sender<Bytes>,
     aborted: CancellationToken,
+    /// Cancelled when the client stopped reading: its transport drops what is still queued.
+    stalled: CancellationToken,
     send_timeout: Duration,
 }
 
@@ -108,6 +110,7 @@ impl ConnectionHandle {
             protocol,
             outbound,
             aborted,
+            stalled: CancellationToken::new(),
             send_timeout,
         }
     }
@@ -127,9 +130,20 @@ impl ConnectionHandle {
         self.protocol
     }
 
+    /// Signals the transport through `stalled` when the client stops reading.
+    pub(crate) fn with_stall_signal(mut self, stalled: CancellationToken) -> Self {
+        self.stalled = stalled;
+        self
+    }
+
     /// Ends the connection (its hub handler sends a Close and stops).
     pub fn abort(&self) {
         self.aborted.cancel();
+    }
+
+    /// Whether the connection was aborted; it takes no more messages.
+    pub fn is_aborted(&self) -> bool {
+        self.aborted.is_cancelled()
     }
 
     /// Queues the message's bytes for this connection's protocol.
@@ -142,22 +156,30 @@ impl ConnectionHandle {
     /// Queues bytes for the connection's writer.
     ///
     /// A full queue is waited on for the send timeout; a connection that stays full that long
-    /// is too slow and is aborted, so that it cannot hold back the rest. Writes to a closed
-    /// connection are dropped.
+    /// is too slow and is aborted, so that it cannot hold back the rest. Writes to a closed or
+    /// aborted connection are dropped at once.
     pub async fn write(&self, bytes: Bytes) {
-        let bytes = match self.outbound.try_send(bytes) {
-            Ok(()) | Err(TrySendError::Closed(_)) => return,
-            Err(TrySendError::Full(bytes)) => bytes,
+        let bytes = match self.try_write(bytes) {
+            Ok(()) => return,
+            Err(bytes) => bytes,
         };
-        let waited = tokio::time::timeout(self.send_timeout, self.outbound.send(bytes)).await;
+        let waited = tokio::select! {
+            waited = tokio::time::timeout(self.send_timeout, self.outbound.send(bytes)) => waited,
+            _ = self.aborted.cancelled() => return,
+        };
         if waited.is_err() {
             tracing::warn!(connection_id = %self.connection_id, "outgoing queue stayed full; closing the connection");
+            self.stalled.cancel();
             self.abort();
         }
     }
 
-    /// Queues bytes without waiting; returns them when the queue is full.
+    /// Queues bytes without waiting; returns them when the queue is full. Writes to a closed
+    /// or aborted connection are dropped.
     pub(crate) fn try_write(&self, bytes: Bytes) -> Result<(), Bytes> {
+        if self.is_aborted() {
+            return Ok(());
+        }
         match self.outbound.try_send(bytes) {
             Ok(()) | Err(TrySendError::Closed(_)) => Ok(()),
             Err(TrySendError::Full(bytes)) => Err(bytes),

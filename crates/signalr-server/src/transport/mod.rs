@@ -42,12 +42,15 @@ pub(crate) fn open(
 ) -> (ConnectionParts, Outgoing) {
     let (outbound, queue) = mpsc::channel(options.outbound_queue_capacity);
     let closing = CancellationToken::new();
+    let stalled = CancellationToken::new();
     let writer = Arc::new(OnceLock::new());
     let parts = ConnectionParts {
         inbound,
         outbound,
         aborted: CancellationToken::new(),
         closing: closing.clone(),
+        stalled: stalled.clone(),
+        send_timeout: options.send_timeout,
         writer: writer.clone(),
         connection_id: opening.connection_id,
         request: opening.request,
@@ -57,6 +60,7 @@ pub(crate) fn open(
     let outgoing = Outgoing {
         queue,
         closing,
+        stalled,
         writer,
         closed: false,
     };
@@ -67,6 +71,7 @@ pub(crate) fn open(
 pub(crate) struct Outgoing {
     queue: mpsc::Receiver<Bytes>,
     closing: CancellationToken,
+    stalled: CancellationToken,
     writer: Arc<OnceLock<WriterProtocol>>,
     /// Set once the handler is done; what is left in the queue is still handed out.
     closed: bool,
@@ -77,10 +82,14 @@ impl Outgoing {
     /// nothing was sent for the keep-alive interval. `None` once the handler is done and the
     /// queue is empty.
     pub(crate) async fn next_batch(&mut self) -> Option<Bytes> {
+        if self.stalled.is_cancelled() {
+            return self.discard();
+        }
         if !self.closed {
             let keep_alive = self.writer.get().and_then(|writer| writer.keep_alive);
             let next = tokio::select! {
                 biased;
+                _ = self.stalled.cancelled() => return self.discard(),
                 next = self.queue.recv() => next,
                 _ = self.closing.cancelled() => None,
                 _ = sleep_or_forever(keep_alive) => self.writer.get().map(|writer| writer.ping.clone()),
@@ -103,12 +112,24 @@ impl Outgoing {
     /// Waits for the first queued item and joins what else is queued; `None` when the handler
     /// finished with nothing left to send.
     pub(crate) async fn wait_queued(&mut self) -> Option<Bytes> {
+        if self.stalled.is_cancelled() {
+            return self.discard();
+        }
         let next = tokio::select! {
             biased;
+            _ = self.stalled.cancelled() => return self.discard(),
             next = self.queue.recv() => next,
             _ = self.closing.cancelled() => return self.take_queued(),
         };
         next.map(|first| self.join_queued(first, usize::MAX))
+    }
+
+    /// The client stopped reading: what is queued is dropped (its memory freed), and the
+    /// transport ends.
+    fn discard(&mut self) -> Option<Bytes> {
+        self.queue.close();
+        while self.queue.try_recv().is_ok() {}
+        None
     }
 
     /// Whether frames must be binary (the handshake chose a binary protocol).
