@@ -254,7 +254,16 @@ fn write_value_property(
     value: &Payload,
     out: &mut Vec<u8>,
 ) -> Result<(), ProtocolError> {
-    let Payload::Json(raw) = value;
+    let raw = match value {
+        Payload::Json(raw) => raw,
+        #[cfg(feature = "messagepack")]
+        other => {
+            return Err(ProtocolError::PayloadFormat {
+                expected: PayloadFormat::Json,
+                found: other.format(),
+            });
+        }
+    };
     out.push(b',');
     write_json(name, out);
     out.push(b':');

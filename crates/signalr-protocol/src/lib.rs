@@ -7,8 +7,10 @@
 //! | [`message`] | the nine hub messages, headers, stream ids | PROTOCOL.md §5 |
 //! | [`payload`] | argument, item and result values kept in their encoded form | §5, §6 |
 //! | [`json`] | the `json` hub protocol with record-separator framing | §6 |
+//! | [`messagepack`] | the `messagepack` hub protocol with VarInt length prefixes | §7 |
 //! | [`handshake`] | the handshake request and response | §4 |
 //! | [`negotiate`] | the negotiate response, versions 0 and 1 | §2 |
+//! | [`values`] | byte arrays and timestamps as each protocol encodes them | §6, §7 |
 //!
 //! A server or client reads bytes into a buffer and asks a [`HubProtocol`] to
 //! [`parse`](HubProtocol::parse) the front of it: the buffer may hold half a message or many, and
@@ -19,6 +21,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `json` | yes | [`json::JsonHubProtocol`] |
+//! | `messagepack` | yes | [`messagepack::MessagePackHubProtocol`] |
 //!
 //! Display texts of errors are not an API, except where the wire protocol fixes them (those are
 //! named on the items that produce them).
@@ -28,8 +31,11 @@ pub mod handshake;
 #[cfg(feature = "json")]
 pub mod json;
 pub mod message;
+#[cfg(feature = "messagepack")]
+pub mod messagepack;
 pub mod negotiate;
 pub mod payload;
+pub mod values;
 
 pub use message::{
     Ack, CancelInvocation, Close, Completion, CompletionOutcome, Headers, HubMessage, Invocation,

@@ -66,28 +66,57 @@ impl HubProtocol for MessagePackHubProtocol {
     }
 }
 
+/// The elements of an encoded MessagePack array, each still encoded.
+pub(crate) fn array_elements(bytes: &[u8]) -> Result<Vec<&[u8]>, ProtocolError> {
+    let mut reader = Reader::new(bytes);
+    let length = reader.array_len()?;
+    // Each element takes at least one byte: a longer declared length is a lie, refused before
+    // anything is allocated for it.
+    if length > bytes.len() {
+        return Err(ProtocolError::Malformed(
+            "the array declares more elements than it holds".into(),
+        ));
+    }
+    (0..length).map(|_| reader.raw_value()).collect()
+}
+
 fn parse_body(body: &[u8]) -> Result<Option<HubMessage>, ProtocolError> {
     let mut reader = Reader::new(body);
     let length = reader.array_len()?;
     if length == 0 {
-        return Err(ProtocolError::Malformed("a message must not be an empty array".into()));
+        return Err(ProtocolError::Malformed(
+            "a message must not be an empty array".into(),
+        ));
     }
     let kind = reader.uint("type")?;
     let need = |minimum: usize, name: &str| {
         if length < minimum {
-            Err(ProtocolError::Malformed(format!("Insufficient items in {name} array.")))
+            Err(ProtocolError::Malformed(format!(
+                "Insufficient items in {name} array."
+            )))
         } else {
             Ok(())
         }
     };
     let message = match kind {
         1 | 4 => {
-            need(5, if kind == 1 { "Invocation" } else { "StreamInvocation" })?;
+            need(
+                5,
+                if kind == 1 {
+                    "Invocation"
+                } else {
+                    "StreamInvocation"
+                },
+            )?;
             let headers = reader.headers()?;
             let invocation_id = reader.optional_string("invocationId")?;
             let target = reader.string("target")?;
             let arguments = reader.raw_array("arguments")?;
-            let stream_ids = if length >= 6 { reader.string_array("streamIds")? } else { Vec::new() };
+            let stream_ids = if length >= 6 {
+                reader.string_array("streamIds")?
+            } else {
+                Vec::new()
+            };
             let arguments = Payload::MessagePack(Bytes::copy_from_slice(arguments));
             if kind == 1 {
                 HubMessage::Invocation(Invocation {
@@ -132,10 +161,16 @@ fn parse_body(body: &[u8]) -> Result<Option<HubMessage>, ProtocolError> {
                     CompletionOutcome::Result(Payload::MessagePack(Bytes::copy_from_slice(value)))
                 }
                 other => {
-                    return Err(ProtocolError::Malformed(format!("Invalid invocation result kind {other}.")));
+                    return Err(ProtocolError::Malformed(format!(
+                        "Invalid invocation result kind {other}."
+                    )));
                 }
             };
-            HubMessage::Completion(Completion { headers, invocation_id, outcome })
+            HubMessage::Completion(Completion {
+                headers,
+                invocation_id,
+                outcome,
+            })
         }
         5 => {
             need(3, "CancelInvocation")?;
@@ -148,16 +183,27 @@ fn parse_body(body: &[u8]) -> Result<Option<HubMessage>, ProtocolError> {
         7 => {
             need(2, "Close")?;
             let error = reader.optional_string("error")?;
-            let allow_reconnect = if length >= 3 { reader.bool("allowReconnect")? } else { false };
-            HubMessage::Close(Close { error, allow_reconnect })
+            let allow_reconnect = if length >= 3 {
+                reader.bool("allowReconnect")?
+            } else {
+                false
+            };
+            HubMessage::Close(Close {
+                error,
+                allow_reconnect,
+            })
         }
         8 => {
             need(2, "Ack")?;
-            HubMessage::Ack(Ack { sequence_id: reader.uint("sequenceId")? })
+            HubMessage::Ack(Ack {
+                sequence_id: reader.uint("sequenceId")?,
+            })
         }
         9 => {
             need(2, "Sequence")?;
-            HubMessage::Sequence(Sequence { sequence_id: reader.uint("sequenceId")? })
+            HubMessage::Sequence(Sequence {
+                sequence_id: reader.uint("sequenceId")?,
+            })
         }
         _ => return Ok(None),
     };
@@ -171,11 +217,27 @@ fn write_body(message: &HubMessage, out: &mut Vec<u8>) -> Result<(), ProtocolErr
     match message {
         HubMessage::Invocation(invocation) => {
             let id = invocation.invocation_id.as_deref();
-            write_call(out, kind, &invocation.headers, id, &invocation.target, &invocation.arguments, &invocation.stream_ids)?;
+            write_call(
+                out,
+                kind,
+                &invocation.headers,
+                id,
+                &invocation.target,
+                &invocation.arguments,
+                &invocation.stream_ids,
+            )?;
         }
         HubMessage::StreamInvocation(invocation) => {
             let id = Some(invocation.invocation_id.as_str());
-            write_call(out, kind, &invocation.headers, id, &invocation.target, &invocation.arguments, &invocation.stream_ids)?;
+            write_call(
+                out,
+                kind,
+                &invocation.headers,
+                id,
+                &invocation.target,
+                &invocation.arguments,
+                &invocation.stream_ids,
+            )?;
         }
         HubMessage::StreamItem(item) => {
             let value = raw(&item.item)?;
@@ -190,7 +252,11 @@ fn write_body(message: &HubMessage, out: &mut Vec<u8>) -> Result<(), ProtocolErr
                 CompletionOutcome::Result(value) => Some(raw(value)?),
                 _ => None,
             };
-            let elements = if matches!(completion.outcome, CompletionOutcome::Void) { 4 } else { 5 };
+            let elements = if matches!(completion.outcome, CompletionOutcome::Void) {
+                4
+            } else {
+                5
+            };
             write_array_len(out, elements);
             write_uint(out, kind);
             write_headers(out, &completion.headers);

@@ -9,6 +9,8 @@ use serde_json::value::RawValue;
 pub enum PayloadFormat {
     /// JSON text.
     Json,
+    /// MessagePack bytes.
+    MessagePack,
 }
 
 /// An encoded value: the arguments array of an invocation, a stream item or a result.
@@ -16,6 +18,9 @@ pub enum PayloadFormat {
 pub enum Payload {
     /// A JSON value, exactly as received or written.
     Json(Box<RawValue>),
+    /// One MessagePack value, exactly as received or written.
+    #[cfg(feature = "messagepack")]
+    MessagePack(bytes::Bytes),
 }
 
 /// A borrowed view of one encoded value, for example one element of an arguments array.
@@ -23,6 +28,9 @@ pub enum Payload {
 pub enum PayloadRef<'a> {
     /// A JSON value.
     Json(&'a RawValue),
+    /// One MessagePack value.
+    #[cfg(feature = "messagepack")]
+    MessagePack(&'a [u8]),
 }
 
 /// A value that could not be encoded or decoded.
@@ -43,6 +51,15 @@ impl Payload {
             PayloadFormat::Json => serde_json::value::to_raw_value(value)
                 .map(Payload::Json)
                 .map_err(|error| PayloadError(error.to_string())),
+            // Maps keyed by field name, as the reference's contractless resolver writes them.
+            #[cfg(feature = "messagepack")]
+            PayloadFormat::MessagePack => rmp_serde::to_vec_named(value)
+                .map(|bytes| Payload::MessagePack(bytes.into()))
+                .map_err(|error| PayloadError(error.to_string())),
+            #[cfg(not(feature = "messagepack"))]
+            PayloadFormat::MessagePack => {
+                Err(PayloadError("the messagepack feature is off".to_owned()))
+            }
         }
     }
 
@@ -57,6 +74,8 @@ impl Payload {
     pub fn format(&self) -> PayloadFormat {
         match self {
             Payload::Json(_) => PayloadFormat::Json,
+            #[cfg(feature = "messagepack")]
+            Payload::MessagePack(_) => PayloadFormat::MessagePack,
         }
     }
 
@@ -64,6 +83,8 @@ impl Payload {
     pub fn as_ref(&self) -> PayloadRef<'_> {
         match self {
             Payload::Json(raw) => PayloadRef::Json(raw),
+            #[cfg(feature = "messagepack")]
+            Payload::MessagePack(bytes) => PayloadRef::MessagePack(bytes),
         }
     }
 
@@ -84,6 +105,30 @@ impl Payload {
             Payload::Json(raw) => serde_json::from_str::<Vec<&RawValue>>(raw.get())
                 .map(|items| items.into_iter().map(PayloadRef::Json).collect())
                 .map_err(|error| PayloadError(error.to_string())),
+            #[cfg(feature = "messagepack")]
+            Payload::MessagePack(bytes) => crate::messagepack::array_elements(bytes)
+                .map(|items| items.into_iter().map(PayloadRef::MessagePack).collect())
+                .map_err(|error| PayloadError(error.to_string())),
+        }
+    }
+
+    /// Whether the value is an array.
+    pub fn is_array(&self) -> bool {
+        match self {
+            Payload::Json(raw) => raw.get().starts_with('['),
+            #[cfg(feature = "messagepack")]
+            Payload::MessagePack(bytes) => {
+                matches!(bytes.first(), Some(0x90..=0x9f | 0xdc | 0xdd))
+            }
+        }
+    }
+
+    /// Whether the value is null (`()` and `None` encode as null).
+    pub fn is_null(&self) -> bool {
+        match self {
+            Payload::Json(raw) => raw.get() == "null",
+            #[cfg(feature = "messagepack")]
+            Payload::MessagePack(bytes) => bytes[..] == [0xc0],
         }
     }
 }
@@ -98,6 +143,10 @@ impl PayloadRef<'_> {
             PayloadRef::Json(raw) => {
                 serde_json::from_str(raw.get()).map_err(|error| PayloadError(error.to_string()))
             }
+            #[cfg(feature = "messagepack")]
+            PayloadRef::MessagePack(bytes) => {
+                rmp_serde::from_slice(bytes).map_err(|error| PayloadError(error.to_string()))
+            }
         }
     }
 
@@ -105,6 +154,10 @@ impl PayloadRef<'_> {
     pub fn to_owned(self) -> Payload {
         match self {
             PayloadRef::Json(raw) => Payload::Json(raw.to_owned()),
+            #[cfg(feature = "messagepack")]
+            PayloadRef::MessagePack(bytes) => {
+                Payload::MessagePack(bytes::Bytes::copy_from_slice(bytes))
+            }
         }
     }
 }
@@ -114,6 +167,10 @@ impl PartialEq for Payload {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (Payload::Json(a), Payload::Json(b)) => a.get() == b.get(),
+            #[cfg(feature = "messagepack")]
+            (Payload::MessagePack(a), Payload::MessagePack(b)) => a == b,
+            #[cfg(feature = "messagepack")]
+            _ => false,
         }
     }
 }

@@ -21,7 +21,10 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, count: usize) -> Result<&'a [u8], ProtocolError> {
-        let end = self.position.checked_add(count).filter(|&end| end <= self.input.len());
+        let end = self
+            .position
+            .checked_add(count)
+            .filter(|&end| end <= self.input.len());
         let end = end.ok_or_else(|| malformed("the message ended inside a value"))?;
         let bytes = &self.input[self.position..end];
         self.position = end;
@@ -33,7 +36,10 @@ impl<'a> Reader<'a> {
     }
 
     fn be(&mut self, width: usize) -> Result<u64, ProtocolError> {
-        Ok(self.take(width)?.iter().fold(0, |value, &byte| (value << 8) | u64::from(byte)))
+        Ok(self
+            .take(width)?
+            .iter()
+            .fold(0, |value, &byte| (value << 8) | u64::from(byte)))
     }
 
     fn marker(&mut self) -> Result<Marker, ProtocolError> {
@@ -41,7 +47,10 @@ impl<'a> Reader<'a> {
     }
 
     fn peek_marker(&self) -> Result<Marker, ProtocolError> {
-        let byte = self.input.get(self.position).ok_or_else(|| malformed("the message ended early"))?;
+        let byte = self
+            .input
+            .get(self.position)
+            .ok_or_else(|| malformed("the message ended early"))?;
         Ok(Marker::from_u8(*byte))
     }
 
@@ -100,12 +109,14 @@ impl<'a> Reader<'a> {
             _ => return Err(malformed(format!("'{name}' must be a string"))),
         };
         let bytes = self.take(length)?;
-        let text = std::str::from_utf8(bytes).map_err(|_| malformed(format!("'{name}' is not UTF-8")))?;
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| malformed(format!("'{name}' is not UTF-8")))?;
         Ok(Some(text.to_owned()))
     }
 
     pub(crate) fn string(&mut self, name: &'static str) -> Result<String, ProtocolError> {
-        self.optional_string(name)?.ok_or(ProtocolError::MissingProperty(name))
+        self.optional_string(name)?
+            .ok_or(ProtocolError::MissingProperty(name))
     }
 
     /// A map of string names to string values.
@@ -121,7 +132,10 @@ impl<'a> Reader<'a> {
     }
 
     /// An array of strings (nil counts as empty).
-    pub(crate) fn string_array(&mut self, name: &'static str) -> Result<Vec<String>, ProtocolError> {
+    pub(crate) fn string_array(
+        &mut self,
+        name: &'static str,
+    ) -> Result<Vec<String>, ProtocolError> {
         if matches!(self.peek_marker()?, Marker::Null) {
             self.position += 1;
             return Ok(Vec::new());
@@ -153,9 +167,13 @@ impl<'a> Reader<'a> {
         while pending > 0 {
             pending -= 1;
             let nested = self.skip_one()?;
-            pending = pending.checked_add(nested).ok_or_else(|| malformed("too many elements"))?;
+            pending = pending
+                .checked_add(nested)
+                .ok_or_else(|| malformed("too many elements"))?;
             if pending > self.input.len() - self.position {
-                return Err(malformed("the message declares more elements than it holds"));
+                return Err(malformed(
+                    "the message declares more elements than it holds",
+                ));
             }
         }
         Ok(&self.input[start..self.position])
@@ -165,7 +183,9 @@ impl<'a> Reader<'a> {
     fn skip_one(&mut self) -> Result<usize, ProtocolError> {
         let skip = |reader: &mut Self, count: usize| reader.take(count).map(|_| 0);
         match self.marker()? {
-            Marker::FixPos(_) | Marker::FixNeg(_) | Marker::Null | Marker::True | Marker::False => Ok(0),
+            Marker::FixPos(_) | Marker::FixNeg(_) | Marker::Null | Marker::True | Marker::False => {
+                Ok(0)
+            }
             Marker::U8 | Marker::I8 => skip(self, 1),
             Marker::U16 | Marker::I16 => skip(self, 2),
             Marker::U32 | Marker::I32 | Marker::F32 => skip(self, 4),

@@ -16,13 +16,17 @@ pub(crate) fn read(input: &[u8]) -> Result<Option<(usize, usize)>, ProtocolError
         length |= u64::from(byte & 0x7f) << (7 * index);
         if byte & 0x80 == 0 {
             if length > MAX_LENGTH {
-                return Err(ProtocolError::Malformed("Messages over 2GB in size are not supported.".into()));
+                return Err(ProtocolError::Malformed(
+                    "Messages over 2GB in size are not supported.".into(),
+                ));
             }
             return Ok(Some((length as usize, index + 1)));
         }
     }
     if input.len() >= 5 {
-        return Err(ProtocolError::Malformed("Messages over 2GB in size are not supported.".into()));
+        return Err(ProtocolError::Malformed(
+            "Messages over 2GB in size are not supported.".into(),
+        ));
     }
     Ok(None)
 }
@@ -62,7 +66,10 @@ mod tests {
 
     #[test]
     fn the_largest_prefix_and_beyond() {
-        assert_eq!(read(&[0xff, 0xff, 0xff, 0xff, 0x07]).unwrap(), Some((i32::MAX as usize, 5)));
+        assert_eq!(
+            read(&[0xff, 0xff, 0xff, 0xff, 0x07]).unwrap(),
+            Some((i32::MAX as usize, 5))
+        );
         assert!(read(&[0xff, 0xff, 0xff, 0xff, 0x08]).is_err());
         assert!(read(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).is_err());
     }

@@ -33,13 +33,14 @@ impl Sender {
         arguments: &A,
     ) -> Result<SerializedMessage, SendError> {
         let frames = self.protocols.iter().map(|protocol| {
+            // `()` encodes as null; as arguments it means "none".
             let mut arguments = Payload::encode(protocol.payload_format(), arguments)
                 .map_err(|error| SendError::Encode(error.to_string()))?;
-            if is_unit(&arguments) {
+            if arguments.is_null() {
                 arguments = Payload::encode(protocol.payload_format(), &[(); 0])
                     .map_err(|error| SendError::Encode(error.to_string()))?;
             }
-            if !is_array(&arguments) {
+            if !arguments.is_array() {
                 return Err(SendError::Encode(
                     "arguments must serialize to an array, for example a tuple".into(),
                 ));
@@ -57,19 +58,6 @@ impl Sender {
             Ok((protocol.name(), bytes))
         });
         Ok(SerializedMessage::new(frames.collect::<Result<_, _>>()?))
-    }
-}
-
-/// `()` encodes as null; as arguments it means "none".
-fn is_unit(payload: &Payload) -> bool {
-    match payload {
-        Payload::Json(raw) => raw.get() == "null",
-    }
-}
-
-fn is_array(payload: &Payload) -> bool {
-    match payload {
-        Payload::Json(raw) => raw.get().starts_with('['),
     }
 }
 

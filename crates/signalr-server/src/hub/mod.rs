@@ -176,6 +176,15 @@ impl<S: Clone + Send + Sync + 'static> HubBuilder<S> {
         self
     }
 
+    /// Lets clients choose the MessagePack hub protocol too (the reference's
+    /// `AddMessagePackProtocol`).
+    #[cfg(feature = "messagepack")]
+    pub fn with_messagepack(self) -> Self {
+        self.protocol(Arc::new(
+            signalr_protocol::messagepack::MessagePackHubProtocol,
+        ))
+    }
+
     /// Replaces the options (see [`HubOptions`] for the defaults).
     pub fn options(mut self, options: HubOptions) -> Self {
         self.options = options;
