@@ -2,6 +2,7 @@
 //! whose connections cannot be set up (TESTHUB.md, "Test hub methods").
 
 use serde::{Deserialize, Serialize};
+use signalr_server::protocol::values::{Timestamp, byte_array};
 use signalr_server::{CallContext, Hub, HubError, HubOptions, TransportType};
 
 type Context = CallContext<()>;
@@ -37,29 +38,13 @@ struct CustomObject {
 struct ComplexObject {
     string: String,
     int_array: Vec<i32>,
-    /// Base64 in JSON, as .NET serializes `byte[]`.
-    #[serde(with = "base64_bytes")]
+    /// Base64 in JSON, `bin` in MessagePack, as .NET serializes `byte[]`.
+    #[serde(with = "byte_array")]
     byte_array: Vec<u8>,
     /// A GUID in its lowercase string form.
     guid: String,
-    /// An ISO 8601 date, kept as the client wrote it.
-    date_time: String,
-}
-
-/// Serializes bytes as a standard base64 string, as .NET's JSON serializer writes `byte[]`.
-mod base64_bytes {
-    use base64::Engine;
-    use base64::engine::general_purpose::STANDARD;
-    use serde::{Deserialize, Deserializer, Serializer, de};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&STANDARD.encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        STANDARD.decode(text).map_err(de::Error::custom)
-    }
+    /// ISO 8601 text in JSON, the timestamp extension in MessagePack.
+    date_time: Timestamp,
 }
 
 /// What `Record` has collected on one connection, in arrival order.
@@ -132,7 +117,7 @@ async fn send_complex_object(_context: Context) -> Result<ComplexObject, HubErro
         int_array: vec![1, 2, 3],
         byte_array: vec![1, 2, 3],
         guid: "00010203-0405-0607-0706-050403020100".into(),
-        date_time: "2000-01-01T00:00:00Z".into(),
+        date_time: Timestamp::from_utc(2000, 1, 1, 0, 0, 0).expect("a valid date"),
     })
 }
 
@@ -206,6 +191,7 @@ pub fn test_hub(options: HubOptions) -> Hub<()> {
         .method("Record", record)
         .method("GetRecorded", get_recorded)
         .options(options)
+        .with_messagepack()
         .build()
 }
 
@@ -215,6 +201,7 @@ pub fn authorized_hub() -> Hub<()> {
         .method("Echo", echo)
         .options(options())
         .require_authenticated_user()
+        .with_messagepack()
         .build()
 }
 
@@ -230,6 +217,7 @@ pub fn uncreatable_hub() -> Hub<()> {
             ))
         })
         .options(options())
+        .with_messagepack()
         .build()
 }
 

@@ -63,6 +63,7 @@ pub fn user_count(state: AppState) -> Hub<AppState> {
         Ok(format!("Total views for {name} - {views}"))
     }
     Hub::builder(state)
+        .with_messagepack()
         .on_connected(|context| broadcast_users(context, 1))
         .on_disconnected(|context| broadcast_users(context, -1))
         .method("NewWindowLoaded", new_window_loaded)
@@ -74,6 +75,7 @@ pub fn deathly_hallows(state: AppState) -> Hub<AppState> {
         context.state().store.votes().map_err(storage_error)
     }
     Hub::builder(state)
+        .with_messagepack()
         .method("GetVoteStatus", get_vote_status)
         .build()
 }
@@ -149,6 +151,7 @@ pub fn houses(state: AppState) -> Hub<AppState> {
         Ok(())
     }
     Hub::builder(state)
+        .with_messagepack()
         .method("JoinHouse", join_house)
         .method("LeaveHouse", leave_house)
         .method("SendNotification", send_notification)
@@ -188,12 +191,13 @@ pub fn basic_chat(state: AppState) -> Hub<AppState> {
         Ok(())
     }
     Hub::builder(state)
+        .with_messagepack()
         .authorized_method("SendMessage", send_message)
         .build()
 }
 
 pub fn order(state: AppState) -> Hub<AppState> {
-    Hub::builder(state).build()
+    Hub::builder(state).with_messagepack().build()
 }
 
 impl Presence {
@@ -298,6 +302,7 @@ pub fn chat(state: AppState) -> Hub<AppState> {
         Ok(())
     }
     Hub::builder(state)
+        .with_messagepack()
         .require_authenticated_user()
         .on_connected(on_connected)
         .on_disconnected(on_disconnected)

@@ -176,6 +176,13 @@ impl<S: Clone + Send + Sync + 'static> HubBuilder<S> {
         self
     }
 
+    /// Replaces the hub protocols clients may choose from (the reference's
+    /// `SupportedProtocols`; default: JSON only).
+    pub fn supported_protocols(mut self, protocols: Vec<Arc<dyn HubProtocol>>) -> Self {
+        self.protocols = protocols;
+        self
+    }
+
     /// Lets clients choose the MessagePack hub protocol too (the reference's
     /// `AddMessagePackProtocol`).
     #[cfg(feature = "messagepack")]
