@@ -9,7 +9,9 @@ a fresh database, connects two clients over WebSockets, and checks:
 - each client completes negotiate + handshake,
 - connecting broadcasts `updateTotalUsers(count)` to everyone (both see 2 once both are in),
 - `NewWindowLoaded("Python")` from client A returns `Total views for Python - <v>`,
-- both clients receive the broadcast `updateTotalViews(<v>)` with the same `<v>`.
+- both clients receive the broadcast `updateTotalViews(<v>)` with the same `<v>`,
+- a third client with pysignalr's MessagePack protocol invokes the same method, and it and a
+  JSON client both receive the new count.
 
 Prints one line per case, then `N passed, N failed`, and exits non-zero on any failure.
 `E2E_DEBUG=1` turns on the client's debug log (negotiate URL, frames sent and received) and
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from pysignalr.client import SignalRClient
+from pysignalr.protocol.messagepack import MessagepackProtocol
 from pysignalr.messages import CompletionMessage
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -146,9 +149,9 @@ class Showcase:
 class HubClient:
     """One pysignalr connection to the hub, recording what the server sends it."""
 
-    def __init__(self, name: str, url: str) -> None:
+    def __init__(self, name: str, url: str, protocol: Any = None) -> None:
         self.name = name
-        self.client = SignalRClient(url, connection_timeout=int(WAIT_TIMEOUT))
+        self.client = SignalRClient(url, protocol=protocol, connection_timeout=int(WAIT_TIMEOUT))
         self.opened = asyncio.Event()
         self.users: list[Any] = []  # arguments of each updateTotalUsers
         self.views: list[Any] = []  # arguments of each updateTotalViews
@@ -293,8 +296,31 @@ async def run_cases(base_url: str, results: Results) -> None:
             except CaseFailure as error:
                 results.fail(name, str(error))
 
-        name = "no completion errors reached either client"
-        errors = [(c.name, m.error) for c in (a, b) for m in c.errors]
+        name = "client C connects with the MessagePack protocol"
+        c = HubClient("C", hub_url, protocol=MessagepackProtocol())
+        try:
+            c.start()
+            await c.wait("open connection", c.opened.is_set)
+            results.ok(name)
+            name = 'C invokes NewWindowLoaded("MessagePack") and JSON client A sees the same count'
+            completion = await c.invoke("NewWindowLoaded", ["MessagePack"])
+            if completion.error:
+                raise CaseFailure(f"server answered with an error: {completion.error!r}")
+            match = re.fullmatch(r"Total views for MessagePack - (\d+)", str(completion.result))
+            if not match or views is None or int(match.group(1)) != views + 1:
+                raise CaseFailure(f"unexpected result {completion.result!r} after {views} views")
+            await a.wait("a second updateTotalViews", lambda: len(a.views) > 1)
+            await c.wait("updateTotalViews", lambda: len(c.views) > 0)
+            if a.views[1] != [views + 1] or c.views[0] != [views + 1]:
+                raise CaseFailure(f"A saw {a.views}, C saw {c.views}")
+            results.ok(name, repr(completion.result))
+        except CaseFailure as error:
+            results.fail(name, str(error))
+        finally:
+            await c.stop()
+
+        name = "no completion errors reached any client"
+        errors = [(client.name, m.error) for client in (a, b, c) for m in client.errors]
         if errors:
             results.fail(name, repr(errors))
         else:
