@@ -31,9 +31,24 @@ async fn echo(_context: CallContext<()>, text: String) -> Result<String, HubErro
     Ok(text)
 }
 
+/// Numbers of any width bind to wider parameters; nulls and nested arrays bind too.
+async fn sum(
+    _context: CallContext<()>,
+    small: i32,
+    negative: i64,
+    unsigned: u64,
+    single: f64,
+    double: f64,
+    nested: Option<Vec<Vec<i32>>>,
+) -> Result<f64, HubError> {
+    let nested: i32 = nested.unwrap_or_default().iter().flatten().sum();
+    Ok(f64::from(small) + negative as f64 + unsigned as f64 + single + double + f64::from(nested))
+}
+
 fn echo_hub(options: HubOptions) -> Router {
     let hub = Hub::builder(())
         .method("Echo", echo)
+        .method("Sum", sum)
         .options(options)
         .with_messagepack()
         .build();
@@ -62,6 +77,41 @@ async fn over_websockets_the_handshake_response_and_every_later_frame_are_binary
     assert_eq!(binary_frame(&mut client).await, COMPLETION_HI);
     // Nothing sent for the keep-alive interval: a binary Ping.
     assert_eq!(binary_frame(&mut client).await, [0x02, 0x91, 0x06]);
+}
+
+#[tokio::test]
+async fn every_integer_width_both_float_widths_nulls_and_nested_arrays_bind() {
+    let base = start(echo_hub(HubOptions::default())).await;
+    let mut client = Client::connect(&format!("{}/hub", ws_base(&base))).await;
+    client.send_text(MSGPACK_HANDSHAKE).await;
+    assert_eq!(binary_frame(&mut client).await, b"{}\x1e");
+
+    let mut body = vec![0x95, 0x01, 0x80, 0xa1, b'1', 0xa3, b'S', b'u', b'm', 0x96];
+    body.extend([0xcc, 0x05]); // u8 5
+    body.extend([0xd1, 0xff, 0xfe]); // i16 -2
+    body.extend([0xce, 0, 0, 0, 0x0a]); // u32 10
+    body.extend([0xca, 0x3f, 0xc0, 0, 0]); // f32 1.5
+    body.extend([0xcb, 0x40, 0x02, 0, 0, 0, 0, 0, 0]); // f64 2.25
+    body.extend([0x92, 0x92, 0x01, 0x02, 0x91, 0xd0, 0xfd]); // [[1, 2], [i8 -3]]
+    let mut framed = vec![body.len() as u8];
+    framed.extend(body);
+    client.send_binary(&framed).await;
+    // `[3, {}, "1", 3, 16.75]` with the result as f64.
+    let completion = [
+        0x0f, 0x95, 0x03, 0x80, 0xa1, b'1', 0x03, 0xcb, 0x40, 0x30, 0xc0, 0, 0, 0, 0, 0,
+    ];
+    assert_eq!(binary_frame(&mut client).await, completion);
+
+    // The same with the last argument nil.
+    let mut body = vec![0x95, 0x01, 0x80, 0xa1, b'2', 0xa3, b'S', b'u', b'm', 0x96];
+    body.extend([0x00, 0x00, 0x00, 0x00, 0x00, 0xc0]);
+    let mut framed = vec![body.len() as u8];
+    framed.extend(body);
+    client.send_binary(&framed).await;
+    let completion = [
+        0x0f, 0x95, 0x03, 0x80, 0xa1, b'2', 0x03, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    assert_eq!(binary_frame(&mut client).await, completion);
 }
 
 #[tokio::test]
