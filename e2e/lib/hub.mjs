@@ -4,8 +4,9 @@
 // from the moment it is built (handlers are registered before `start()`), so a test can ask for
 // "the next call of X" without racing the server. Every wait is bounded.
 import * as signalR from "@microsoft/signalr";
+import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
 
-export { signalR };
+export { signalR, MessagePackHubProtocol };
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
 
@@ -84,6 +85,21 @@ class CallRecorder {
   }
 }
 
+/**
+ * A fresh hub protocol instance of the official client for `name`: "json" (JsonHubProtocol) or
+ * "messagepack" (MessagePackHubProtocol of @microsoft/signalr-protocol-msgpack, default options).
+ */
+export function hubProtocol(name = "json") {
+  switch (name) {
+    case "json":
+      return new signalR.JsonHubProtocol();
+    case "messagepack":
+      return new MessagePackHubProtocol();
+    default:
+      throw new Error(`unknown hub protocol ${JSON.stringify(name)} (expected "json" or "messagepack")`);
+  }
+}
+
 const recorders = new WeakMap();
 const live = new Set();
 
@@ -94,8 +110,8 @@ function recorderOf(connection) {
 }
 
 /**
- * Builds and starts a hub connection (WebSockets unless told otherwise, JSON protocol, warnings
- * and errors only).
+ * Builds and starts a hub connection (WebSockets unless told otherwise, JSON protocol unless told
+ * otherwise, warnings and errors only).
  *
  * - `events`: client-method names to listen for; each is registered with `connection.on(name)`
  *   exactly as spelled, before the connection starts.
@@ -104,6 +120,8 @@ function recorderOf(connection) {
  * - `headers`: extra HTTP headers (e.g. `Cookie`) for negotiate and the WebSocket request.
  * - `transport`: a `signalR.HttpTransportType` (default WebSockets).
  * - `skipNegotiation`: passed to the client (WebSockets only).
+ * - `protocol`: "json" (default) or "messagepack" (see `hubProtocol`). The client never selects
+ *   Server-Sent Events for MessagePack (SSE carries text only), so forcing SSE with it fails.
  * - `logLevel`: client log level (default Warning; None for cases expected to fail).
  * - `label`: name used in timeout messages.
  */
@@ -119,6 +137,7 @@ export async function openHub(
     skipNegotiation,
     logLevel = signalR.LogLevel.Warning,
     label,
+    protocol = "json",
     timeoutMs = DEFAULT_TIMEOUT_MS,
   } = {},
 ) {
@@ -129,7 +148,7 @@ export async function openHub(
   if (skipNegotiation !== undefined) options.skipNegotiation = skipNegotiation;
   const connection = new signalR.HubConnectionBuilder()
     .withUrl(new URL(path, baseUrl).href, options)
-    .withHubProtocol(new signalR.JsonHubProtocol())
+    .withHubProtocol(hubProtocol(protocol))
     .configureLogging(logLevel)
     .build();
   const recorder = new CallRecorder(label ?? path);
