@@ -187,7 +187,9 @@ impl Timestamp {
                     _ => return None,
                 };
                 let (hours, minutes) = rest[1..].split_once(':')?;
-                let valid = hours.len() == 2 && minutes.len() == 2;
+                let digits =
+                    |part: &str| part.len() == 2 && part.bytes().all(|b| b.is_ascii_digit());
+                let valid = digits(hours) && digits(minutes);
                 let (hours, minutes): (i64, i64) = (hours.parse().ok()?, minutes.parse().ok()?);
                 if !valid || hours > 23 || minutes > 59 {
                     return None;
@@ -377,6 +379,7 @@ mod tests {
         );
         assert!(Timestamp::parse("2002-13-01T00:00:00Z").is_none());
         assert!(Timestamp::parse("yesterday").is_none());
+        assert!(Timestamp::parse("2000-01-01T00:00:00+-1:00").is_none());
     }
 
     #[test]
