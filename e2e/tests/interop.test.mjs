@@ -10,6 +10,7 @@
 import { after, before, describe, it, test } from "node:test";
 import assert from "node:assert/strict";
 
+import { ORDERING_COUNT, ORDERING_WAIT_MS, expectNumbersInOrder, expectRecordsInOrder } from "../lib/ordering.mjs";
 import { startInterop } from "../lib/server.mjs";
 import {
   closedWith,
@@ -20,8 +21,6 @@ import {
   sleep,
   stopAllHubs,
   stopHub,
-  takeEvents,
-  withTimeout,
 } from "../lib/hub.mjs";
 import { request } from "../lib/http.mjs";
 import { openRawConnection } from "../lib/raw.mjs";
@@ -35,9 +34,6 @@ const TRANSPORTS = [
 ];
 
 const TEST_TIMEOUT_MS = 30_000;
-/** Bound for each 10 000-message ordering case. */
-const ORDERING_WAIT_MS = 60_000;
-const ORDERING_COUNT = 10_000;
 /** How long "nothing more arrives" waits before looking. */
 const QUIET_MS = 300;
 
@@ -310,32 +306,13 @@ for (const { name: transportName, type: transport } of TRANSPORTS) {
 
     it(`SendNumbers(${ORDERING_COUNT}) delivers Number(i) in order before its completion`, { timeout: ORDERING_WAIT_MS + 30_000 }, async () => {
       await withHubs(async (open) => {
-        const connection = await open("/testhub", options({ events: ["number"] }));
-        const result = await withTimeout(
-          connection.invoke("SendNumbers", ORDERING_COUNT),
-          ORDERING_WAIT_MS,
-          `invoke SendNumbers(${ORDERING_COUNT})`,
-        );
-        assert.equal(result, ORDERING_COUNT);
-        const numbers = takeEvents(connection, "number").map((args) => {
-          assert.equal(args.length, 1, `Number called with ${JSON.stringify(args)}`);
-          return args[0];
-        });
-        assert.equal(numbers.length, ORDERING_COUNT, "Number calls received before the completion");
-        assert.deepEqual(numbers, Array.from({ length: ORDERING_COUNT }, (_, i) => i));
+        await expectNumbersInOrder(await open("/testhub", options({ events: ["number"] })));
       });
     });
 
     it(`${ORDERING_COUNT} Record sends arrive in order`, { timeout: ORDERING_WAIT_MS + 30_000 }, async () => {
       await withHubs(async (open) => {
-        const connection = await open("/testhub", options());
-        const sends = [];
-        for (let i = 0; i < ORDERING_COUNT; i += 1) sends.push(connection.send("Record", i));
-        await withTimeout(Promise.all(sends), ORDERING_WAIT_MS, `${ORDERING_COUNT} sends of Record`);
-        const recorded = await withTimeout(connection.invoke("GetRecorded"), ORDERING_WAIT_MS, "invoke GetRecorded");
-        assert.ok(Array.isArray(recorded), `GetRecorded = ${JSON.stringify(recorded)?.slice(0, 200)}`);
-        assert.equal(recorded.length, ORDERING_COUNT);
-        assert.deepEqual(recorded, Array.from({ length: ORDERING_COUNT }, (_, i) => i));
+        await expectRecordsInOrder(await open("/testhub", options()));
       });
     });
 
