@@ -10,26 +10,24 @@
 //! Transports only move bytes: they hand this module a stream of received chunks and drain the
 //! outgoing queue it writes to.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::stream::BoxStream;
-use futures_util::{FutureExt, Stream, StreamExt};
+use futures_util::{Stream, StreamExt};
 use signalr_protocol::handshake::{HandshakeRequest, HandshakeResponse, ParsedHandshake};
 use signalr_protocol::negotiate::TransportType;
-use signalr_protocol::{
-    Close, Completion, CompletionOutcome, Headers, HubMessage, HubProtocol, Invocation, Parsed,
-};
-use tokio::sync::{Semaphore, mpsc};
+use signalr_protocol::{Close, HubMessage, HubProtocol};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::dispatch::Dispatcher;
 use crate::endpoint::EndpointHandler;
 use crate::error::HubError;
-use crate::hub::context::ConnectionInfo;
-use crate::hub::{BoxFuture, CallContext, HubCallError, HubShared, RequestInfo};
+use crate::hub::context::{CallScope, ConnectionInfo};
+use crate::hub::{BoxFuture, CallContext, HubShared, RequestInfo};
 use crate::lifetime::ConnectionHandle;
 use crate::user::HubUser;
 
@@ -51,7 +49,7 @@ pub(crate) struct FrameTooLarge;
 /// One item of a transport's inbound stream.
 pub(crate) type Inbound = Result<Bytes, FrameTooLarge>;
 
-fn size_exceeded(limit: usize) -> CloseReason {
+pub(crate) fn size_exceeded(limit: usize) -> CloseReason {
     CloseReason::ProtocolError(format!(
         "The maximum message size of {limit}B was exceeded. The message size can be configured \
          in AddHubOptions."
@@ -83,7 +81,7 @@ pub(crate) struct ConnectionParts {
 
 /// Why a connection ends; decides the Close message (PROTOCOL.md §10).
 #[derive(Debug)]
-enum CloseReason {
+pub(crate) enum CloseReason {
     /// The client sent a Close message.
     ClientClosed,
     /// Hub code or the server aborted the connection.
@@ -174,6 +172,8 @@ where
         )
         .with_stall_signal(parts.stalled.clone()),
     );
+    // Cancelled when the connection ends: every call's cancellation token derives from it.
+    let ended = CancellationToken::new();
     let context = CallContext {
         hub: hub.clone(),
         connection: Arc::new(ConnectionInfo {
@@ -183,6 +183,10 @@ where
             transport: parts.transport,
             items: Mutex::default(),
         }),
+        scope: Arc::new(CallScope {
+            in_connect_hook: true,
+            ..CallScope::new(ended.clone())
+        }),
     };
     hub.sender.lifetime.on_connected(handle.clone()).await;
 
@@ -190,13 +194,22 @@ where
         Some(hook) => hook(context.clone()).await,
         None => Ok(()),
     };
+    let context = context.with_scope(CallScope::new(ended.clone()));
     let reason = match connected {
         Err(error) => CloseReason::ConnectHookFailed(error),
         Ok(()) => {
-            let mut dispatcher = Dispatcher::new(context.clone(), protocol.clone());
-            dispatcher.read_loop(&mut parts, &mut buffer).await
+            let mut dispatcher = Dispatcher::new(
+                context.clone(),
+                protocol.clone(),
+                parts.aborted.clone(),
+                ended.clone(),
+            );
+            let reason = dispatcher.read_loop(&mut parts, &mut buffer).await;
+            dispatcher.finish();
+            reason
         }
     };
+    ended.cancel();
     tracing::debug!(?reason, "connection closing");
 
     let close = reason.close_message(hub.options.enable_detailed_errors);
@@ -343,250 +356,5 @@ where
             Some(Err(FrameTooLarge)) => return HandshakeRead::TooLarge,
             None => return HandshakeRead::Closed,
         }
-    }
-}
-
-/// Dispatches one connection's messages to its hub's methods.
-struct Dispatcher<S> {
-    context: CallContext<S>,
-    protocol: Arc<dyn HubProtocol>,
-    /// Limits parallel invocations when more than one may run; `None` runs them inline.
-    parallel: Option<Arc<Semaphore>>,
-    /// Set once the client has pinged: from then on the client timeout applies.
-    client_pinged: bool,
-}
-
-impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
-    fn new(context: CallContext<S>, protocol: Arc<dyn HubProtocol>) -> Self {
-        let limit = context
-            .hub
-            .options
-            .maximum_parallel_invocations_per_client
-            .max(1);
-        let parallel = (limit > 1).then(|| Arc::new(Semaphore::new(limit)));
-        Dispatcher {
-            context,
-            protocol,
-            parallel,
-            client_pinged: false,
-        }
-    }
-
-    async fn read_loop(
-        &mut self,
-        parts: &mut ConnectionParts,
-        buffer: &mut BytesMut,
-    ) -> CloseReason {
-        let options = self.context.hub.options.clone();
-        loop {
-            if let Some(reason) = self
-                .dispatch_buffered(buffer, options.maximum_receive_message_size)
-                .await
-            {
-                return reason;
-            }
-            let timeout = self
-                .client_pinged
-                .then_some(options.client_timeout_interval);
-            let received = tokio::select! {
-                _ = parts.aborted.cancelled() => return CloseReason::Aborted,
-                received = next_within(&mut parts.inbound, timeout) => received,
-            };
-            match received {
-                Err(()) => return CloseReason::ClientTimeout,
-                Ok(None) => return CloseReason::TransportEnded,
-                Ok(Some(Ok(chunk))) => buffer.extend_from_slice(&chunk),
-                Ok(Some(Err(FrameTooLarge))) => {
-                    let limit = options.maximum_receive_message_size.unwrap_or(usize::MAX);
-                    return size_exceeded(limit);
-                }
-            }
-        }
-    }
-
-    /// Dispatches every whole message in the buffer; `Some` when the connection must end.
-    async fn dispatch_buffered(
-        &mut self,
-        buffer: &mut BytesMut,
-        limit: Option<usize>,
-    ) -> Option<CloseReason> {
-        loop {
-            let visible = limit.map_or(buffer.len(), |limit| buffer.len().min(limit));
-            match self.protocol.parse(&buffer[..visible]) {
-                Ok(Parsed::Incomplete) => {
-                    return match limit {
-                        Some(limit) if buffer.len() > limit => Some(size_exceeded(limit)),
-                        _ => None,
-                    };
-                }
-                Ok(Parsed::Ignored(consumed)) => buffer.advance(consumed),
-                Ok(Parsed::Message(message, consumed)) => {
-                    buffer.advance(consumed);
-                    if self.context.connection.handle.is_aborted() {
-                        return Some(CloseReason::Aborted);
-                    }
-                    if let Some(reason) = self.dispatch(message).await {
-                        return Some(reason);
-                    }
-                }
-                Err(error) => {
-                    tracing::debug!(%error, "the client sent an invalid message");
-                    return Some(CloseReason::ProtocolError(error.to_string()));
-                }
-            }
-        }
-    }
-
-    async fn dispatch(&mut self, message: HubMessage) -> Option<CloseReason> {
-        match message {
-            HubMessage::Invocation(invocation) => self.invoke(invocation).await,
-            HubMessage::StreamInvocation(invocation) => {
-                let text = match self.context.hub.method(&invocation.target) {
-                    Some(_) => format!(
-                        "The client attempted to invoke the non-streaming '{}' method with a \
-                         streaming invocation.",
-                        invocation.target
-                    ),
-                    None => method_missing(&invocation.target),
-                };
-                let completion =
-                    completion(invocation.invocation_id, CompletionOutcome::Error(text));
-                write_message(&self.context, &*self.protocol, &completion).await;
-            }
-            HubMessage::Ping => self.client_pinged = true,
-            HubMessage::Close(close) => {
-                tracing::debug!(error = ?close.error, "the client sent Close");
-                return Some(CloseReason::ClientClosed);
-            }
-            other => tracing::trace!(message_type = other.type_id(), "message ignored"),
-        }
-        None
-    }
-
-    async fn invoke(&mut self, invocation: Invocation) {
-        let context = self.context.clone();
-        let protocol = self.protocol.clone();
-        let Some(semaphore) = &self.parallel else {
-            return invoke(context, protocol, invocation).await;
-        };
-        let permit = semaphore
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("never closed");
-        tokio::spawn(
-            async move {
-                invoke(context, protocol, invocation).await;
-                drop(permit);
-            }
-            .in_current_span(),
-        );
-    }
-}
-
-/// Waits for the next chunk, for at most `timeout` when one is given; `Err` on timeout.
-async fn next_within<I: Stream<Item = Inbound> + Unpin>(
-    inbound: &mut I,
-    timeout: Option<Duration>,
-) -> Result<Option<Inbound>, ()> {
-    match timeout {
-        Some(timeout) => tokio::time::timeout(timeout, inbound.next())
-            .await
-            .map_err(|_| ()),
-        None => Ok(inbound.next().await),
-    }
-}
-
-fn method_missing(target: &str) -> String {
-    format!(
-        "Failed to invoke '{target}' due to an error on the server. HubException: Method does not exist."
-    )
-}
-
-/// Runs one invocation and writes its Completion when the client asked for one.
-async fn invoke<S: Clone + Send + Sync + 'static>(
-    context: CallContext<S>,
-    protocol: Arc<dyn HubProtocol>,
-    invocation: Invocation,
-) {
-    let target = invocation.target;
-    let span = tracing::debug_span!("invocation", method = %target, invocation_id = ?invocation.invocation_id);
-    let outcome = async {
-        let detailed = context.hub.options.enable_detailed_errors;
-        let Some(method) = context.hub.method(&target) else {
-            return CompletionOutcome::Error(method_missing(&target));
-        };
-        if method.requires_user && context.user().is_none() {
-            return CompletionOutcome::Error(format!(
-                "Failed to invoke '{target}' because user is unauthorized"
-            ));
-        }
-        if !invocation.stream_ids.is_empty() {
-            let error = HubError::new(format!(
-                "Client sent {} stream(s), Hub method expects 0.",
-                invocation.stream_ids.len()
-            ));
-            return CompletionOutcome::Error(error.describe(&unexpected(&target), detailed));
-        }
-        let call = (method.call)(
-            context.clone(),
-            invocation.arguments,
-            protocol.payload_format(),
-        );
-        match AssertUnwindSafe(call).catch_unwind().await {
-            Ok(Ok(None)) => CompletionOutcome::Void,
-            Ok(Ok(Some(value))) => CompletionOutcome::Result(value),
-            Ok(Err(HubCallError::Binding(detail))) => {
-                let text = format!("Failed to invoke '{target}' due to an error on the server.");
-                let error = HubError::typed("InvalidDataException", detail);
-                CompletionOutcome::Error(error.describe(&text, detailed))
-            }
-            Ok(Err(HubCallError::Method(error))) => {
-                tracing::debug!(%error, "the hub method failed");
-                CompletionOutcome::Error(error.describe(&unexpected(&target), detailed))
-            }
-            Err(panic) => {
-                let message = panic_message(&*panic);
-                tracing::error!(%message, "the hub method panicked");
-                let error = HubError::typed("Panic", message);
-                CompletionOutcome::Error(error.describe(&unexpected(&target), detailed))
-            }
-        }
-    }
-    .instrument(span)
-    .await;
-    if let Some(id) = invocation.invocation_id {
-        write_message(&context, &*protocol, &completion(id, outcome)).await;
-    }
-}
-
-fn unexpected(target: &str) -> String {
-    format!("An unexpected error occurred invoking '{target}' on the server.")
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|text| text.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "the method panicked".to_owned())
-}
-
-fn completion(invocation_id: String, outcome: CompletionOutcome) -> HubMessage {
-    HubMessage::Completion(Completion {
-        headers: Headers::new(),
-        invocation_id,
-        outcome,
-    })
-}
-
-async fn write_message<S>(
-    context: &CallContext<S>,
-    protocol: &dyn HubProtocol,
-    message: &HubMessage,
-) {
-    match protocol.to_bytes(message) {
-        Ok(bytes) => context.connection.handle.write(bytes).await,
-        Err(error) => tracing::error!(%error, "a message could not be written"),
     }
 }

@@ -90,6 +90,71 @@ pub enum SendError {
     Backplane(String),
 }
 
+/// Why a client result ([`SingleClientProxy::invoke`](crate::SingleClientProxy::invoke)) has no
+/// value. The texts are the reference's, so code that forwards them shows clients what an
+/// ASP.NET Core server would.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvokeError {
+    /// The client answered with an error; the text is the client's, unchanged (the JavaScript
+    /// client sends `Client didn't provide a result.` when no handler returned a value).
+    #[error("{0}")]
+    Client(String),
+    /// No connection of the hub has this id.
+    #[error("Connection '{0}' does not exist.")]
+    NoConnection(String),
+    /// The connection closed before it answered.
+    #[error("Connection '{0}' disconnected.")]
+    Disconnected(String),
+    /// No answer came within the given time.
+    #[error("The client did not answer within {0:?}.")]
+    TimedOut(std::time::Duration),
+    /// Client results are refused where they would deadlock (the reference's text).
+    #[error("Client results inside OnConnectedAsync Hub methods are not allowed.")]
+    InsideConnectHook,
+    /// The arguments could not be encoded.
+    #[error("the arguments could not be encoded: {0}")]
+    Encode(String),
+    /// The client's result does not decode as the requested type.
+    #[error("the client's result could not be read: {0}")]
+    Decode(String),
+    /// The backplane could not carry the invocation or its answer.
+    #[error("the backplane failed: {0}")]
+    Backplane(String),
+}
+
+impl InvokeError {
+    /// The error as hub code would return it: a client's own error becomes a hub error (its
+    /// text reaches the caller, as the reference's `HubException` does); the others keep their
+    /// text behind the reference's exception type names.
+    pub fn into_hub_error(self) -> HubError {
+        match self {
+            InvokeError::Client(text) => HubError::new(text),
+            InvokeError::NoConnection(_) | InvokeError::Disconnected(_) => {
+                HubError::typed("IOException", self.to_string())
+            }
+            InvokeError::TimedOut(_) => {
+                HubError::typed("OperationCanceledException", self.to_string())
+            }
+            InvokeError::InsideConnectHook => {
+                HubError::typed("InvalidOperationException", self.to_string())
+            }
+            InvokeError::Encode(_) | InvokeError::Decode(_) | InvokeError::Backplane(_) => {
+                HubError::typed("InvalidOperationException", self.to_string())
+            }
+        }
+    }
+}
+
+impl From<SendError> for InvokeError {
+    fn from(error: SendError) -> Self {
+        match error {
+            SendError::Encode(detail) => InvokeError::Encode(detail),
+            SendError::EmptyGroupName => InvokeError::Encode(error.to_string()),
+            SendError::Backplane(detail) => InvokeError::Backplane(detail),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

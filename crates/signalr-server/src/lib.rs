@@ -51,6 +51,7 @@
 pub mod auth;
 mod connection;
 pub mod cors;
+mod dispatch;
 mod endpoint;
 pub mod error;
 pub mod hub;
@@ -63,10 +64,10 @@ mod user;
 
 pub use auth::{BearerAuthLayer, bearer_token};
 pub use cors::cors;
-pub use error::{HubError, SendError};
+pub use error::{HubError, InvokeError, SendError};
 pub use hub::{
     CallContext, CallerClients, ClientProxy, Clients, Groups, Hub, HubBuilder, HubContext,
-    RequestInfo,
+    RequestInfo, SingleClientProxy, UploadStream,
 };
 pub use options::HubOptions;
 pub use raw::{ConnectionClosed, ConnectionHandler, RawConnection};

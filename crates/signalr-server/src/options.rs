@@ -22,6 +22,10 @@ pub struct HubOptions {
     /// How many invocations of one connection may run at once. With 1, a connection's
     /// invocations run one after another and their completions come back in order. Default 1.
     pub maximum_parallel_invocations_per_client: usize,
+    /// How many items of one client upload stream the server buffers before it stops reading
+    /// the connection until the hub method takes some (the reference's `StreamBufferCapacity`).
+    /// Default 10.
+    pub stream_buffer_capacity: usize,
     /// Put exception types and messages into error texts sent to clients. Default false.
     pub enable_detailed_errors: bool,
     /// How many outgoing messages may wait for one connection's writer. Default 256.
@@ -50,6 +54,7 @@ impl Default for HubOptions {
             handshake_timeout: Duration::from_secs(15),
             maximum_receive_message_size: Some(32 * 1024),
             maximum_parallel_invocations_per_client: 1,
+            stream_buffer_capacity: 10,
             enable_detailed_errors: false,
             outbound_queue_capacity: 256,
             send_timeout: Duration::from_secs(10),

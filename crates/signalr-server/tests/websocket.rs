@@ -339,15 +339,20 @@ async fn client_timeout_clock_pauses_while_a_message_is_dispatched() {
     })
     .await;
     let mut client = Client::open(&base, "").await;
-    // With one invocation at a time, the 600 ms call holds the receive loop; that time does
-    // not count against the client.
+    // With one invocation at a time, the second call waits 600 ms for the first one's slot,
+    // holding the receive loop; that time does not count against the client.
     client
         .send_records(&[
             "{\"type\":6}",
             "{\"type\":1,\"invocationId\":\"1\",\"target\":\"Sleep\",\"arguments\":[600]}",
+            "{\"type\":1,\"invocationId\":\"2\",\"target\":\"Echo\",\"arguments\":[\"x\"]}",
         ])
         .await;
     assert_eq!(client.recv().await, "{\"type\":3,\"invocationId\":\"1\"}");
+    assert_eq!(
+        client.recv().await,
+        "{\"type\":3,\"invocationId\":\"2\",\"result\":\"x\"}"
+    );
     // Afterwards the timeout applies again.
     client.expect_record_then_close(CLOSE_WITH_ERROR).await;
 }

@@ -1,9 +1,13 @@
 //! The hubs of the interop server: the test hub, the hub that needs a bearer token, and the hub
 //! whose connections cannot be set up (TESTHUB.md, "Test hub methods").
 
+use std::sync::Arc;
+
+use futures_util::{Stream, StreamExt, stream};
 use serde::{Deserialize, Serialize};
+use signalr_server::lifetime::HubLifetimeManager;
 use signalr_server::protocol::values::{Timestamp, byte_array};
-use signalr_server::{CallContext, Hub, HubError, HubOptions, TransportType};
+use signalr_server::{CallContext, Hub, HubError, HubOptions, TransportType, UploadStream};
 
 type Context = CallContext<()>;
 
@@ -171,8 +175,52 @@ async fn get_recorded(context: Context) -> Result<Vec<i64>, HubError> {
         .unwrap_or_default())
 }
 
-/// The test hub of `/testhub` and `/testhub-nowebsockets`.
-pub fn test_hub(options: HubOptions) -> Hub<()> {
+async fn stream_abc(
+    _context: Context,
+) -> Result<impl Stream<Item = &'static str> + Send + 'static, HubError> {
+    Ok(stream::iter(["a", "b", "c"]))
+}
+
+/// Yields nothing until the client cancels; then sends `StreamCanceled` to the caller.
+async fn infinite_stream(
+    context: Context,
+) -> Result<impl Stream<Item = i32> + Send + 'static, HubError> {
+    let cancelled = context.cancellation_token().clone();
+    let caller = context.clients().caller();
+    tokio::spawn(async move {
+        cancelled.cancelled().await;
+        if let Err(error) = caller.send("StreamCanceled", ()).await {
+            tracing::warn!(%error, "StreamCanceled was not sent");
+        }
+    });
+    Ok(stream::pending())
+}
+
+async fn streaming_concat(
+    _context: Context,
+    mut upload: UploadStream<String>,
+) -> Result<String, HubError> {
+    let mut text = String::new();
+    while let Some(item) = upload.next().await {
+        text.push_str(&item?);
+    }
+    Ok(text)
+}
+
+async fn empty_stream(_context: Context) -> Result<stream::Empty<i32>, HubError> {
+    Ok(stream::empty())
+}
+
+async fn stream_throw_exception(
+    _context: Context,
+    message: String,
+) -> Result<stream::Empty<i32>, HubError> {
+    Err(HubError::typed("InvalidOperationException", message))
+}
+
+/// The test hub of `/testhub` and `/testhub-nowebsockets`. Both endpoints share `lifetime`, as
+/// the reference's two endpoints of one hub type do, so `/clientresult` reaches either.
+pub fn test_hub(options: HubOptions, lifetime: Arc<dyn HubLifetimeManager>) -> Hub<()> {
     Hub::builder(())
         .method("Echo", echo)
         .method("GetCallerConnectionId", get_caller_connection_id)
@@ -186,11 +234,17 @@ pub fn test_hub(options: HubOptions) -> Hub<()> {
         .method("GetContentTypeHeader", get_content_type_header)
         .method("GetHeader", get_header)
         .method("GetCookie", get_cookie)
+        .stream_method("Stream", stream_abc)
+        .stream_method("InfiniteStream", infinite_stream)
+        .method("StreamingConcat", streaming_concat)
+        .stream_method("EmptyStream", empty_stream)
+        .stream_method("StreamThrowException", stream_throw_exception)
         // Beyond the contract: used by the ordering cases of the e2e suite.
         .method("SendNumbers", send_numbers)
         .method("Record", record)
         .method("GetRecorded", get_recorded)
         .options(options)
+        .lifetime_manager(lifetime)
         .with_messagepack()
         .build()
 }

@@ -13,19 +13,21 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
+use signalr_server::lifetime::InMemoryLifetimeManager;
 use signalr_server::{BearerAuthLayer, CaseInsensitivePaths, HubOptions, HubRouterExt};
 use tower::Layer;
 
 use tokens::Tokens;
 
 /// Every path served, as the reference spells it; requests match them in any casing.
-const PATHS: [&str; 6] = [
+const PATHS: [&str; 7] = [
     "/testhub",
     "/testhub-nowebsockets",
     "/authorizedhub",
     "/uncreatable",
     "/echo",
     "/generateJwtToken",
+    "/clientresult",
 ];
 
 fn parse_arguments() -> Result<SocketAddr, String> {
@@ -57,11 +59,18 @@ fn app() -> Router {
         .layer(BearerAuthLayer::new(move |token: &str| {
             validator.check(token)
         }));
+    let lifetime = Arc::new(InMemoryLifetimeManager::new());
+    let test_hub = hub::test_hub(hub::options(), lifetime.clone());
+    let clients = test_hub.context();
     Router::new()
-        .map_hub("/testhub", hub::test_hub(hub::options()))
+        .map_hub("/testhub", test_hub)
         .map_hub(
             "/testhub-nowebsockets",
-            hub::test_hub(hub::options_without_websockets()),
+            hub::test_hub(hub::options_without_websockets(), lifetime),
+        )
+        .route(
+            "/clientresult/{connection_id}",
+            get(routes::client_result).with_state(clients),
         )
         .map_hub("/uncreatable", hub::uncreatable_hub())
         .map_connection("/echo", routes::echo, HubOptions::default())

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Json;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use signalr_server::RawConnection;
+use signalr_server::{HubContext, RawConnection};
 
 use crate::tokens::Tokens;
 
@@ -23,6 +23,23 @@ pub async fn generate_jwt_token(State(tokens): State<Arc<Tokens>>) -> impl IntoR
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         tokens.issue(),
     )
+}
+
+/// `GET /clientresult/{connectionId}`: invokes `Result` on that connection and answers with the
+/// integer it returned, or with the error's text (the client's own text when it failed).
+pub async fn client_result(
+    State(clients): State<HubContext>,
+    Path(connection_id): Path<String>,
+) -> String {
+    let answer = clients
+        .clients()
+        .client(&connection_id)
+        .invoke::<i64, _>("Result", ())
+        .await;
+    match answer {
+        Ok(value) => value.to_string(),
+        Err(error) => error.to_string(),
+    }
 }
 
 /// The raw `/echo` connection: every received chunk goes back once, as one message.

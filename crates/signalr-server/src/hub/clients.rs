@@ -3,12 +3,15 @@
 
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
-use signalr_protocol::{Headers, HubMessage, HubProtocol, Invocation, Payload};
+use serde::de::DeserializeOwned;
+use signalr_protocol::{CompletionOutcome, HubProtocol, Payload};
 
-use crate::error::SendError;
-use crate::lifetime::{Audience, HubLifetimeManager, SerializedMessage};
+use super::context::CallScope;
+use crate::error::{InvokeError, SendError};
+use crate::lifetime::{Audience, ClientInvocation, HubLifetimeManager, SerializedMessage};
 
 /// Encodes invocations once per protocol and hands them to the lifetime manager.
 pub(crate) struct Sender {
@@ -27,37 +30,40 @@ impl Sender {
         }
     }
 
-    fn encode<A: Serialize>(
+    /// The arguments encoded once per protocol.
+    fn arguments<A: Serialize>(
         &self,
         target: &str,
         arguments: &A,
-    ) -> Result<SerializedMessage, SendError> {
-        let frames = self.protocols.iter().map(|protocol| {
+    ) -> Result<ClientInvocation, SendError> {
+        let encoded = self.protocols.iter().map(|protocol| {
+            let format = protocol.payload_format();
+            let encode_error =
+                |error: signalr_protocol::PayloadError| SendError::Encode(error.to_string());
             // `()` encodes as null; as arguments it means "none".
-            let mut arguments = Payload::encode(protocol.payload_format(), arguments)
-                .map_err(|error| SendError::Encode(error.to_string()))?;
+            let mut arguments = Payload::encode(format, arguments).map_err(encode_error)?;
             if arguments.is_null() {
-                arguments = Payload::encode(protocol.payload_format(), &[(); 0])
-                    .map_err(|error| SendError::Encode(error.to_string()))?;
+                arguments = Payload::encode(format, &[(); 0]).map_err(encode_error)?;
             }
             if !arguments.is_array() {
                 return Err(SendError::Encode(
                     "arguments must serialize to an array, for example a tuple".into(),
                 ));
             }
-            let message = HubMessage::Invocation(Invocation {
-                headers: Headers::new(),
-                invocation_id: None,
-                target: target.to_owned(),
-                arguments,
-                stream_ids: Vec::new(),
-            });
-            let bytes = protocol
-                .to_bytes(&message)
-                .map_err(|error| SendError::Encode(error.to_string()))?;
-            Ok((protocol.name(), bytes))
+            Ok((protocol.clone(), arguments))
         });
-        Ok(SerializedMessage::new(frames.collect::<Result<_, _>>()?))
+        Ok(ClientInvocation::new(
+            target.to_owned(),
+            encoded.collect::<Result<_, _>>()?,
+        ))
+    }
+
+    fn encode<A: Serialize>(
+        &self,
+        target: &str,
+        arguments: &A,
+    ) -> Result<SerializedMessage, SendError> {
+        self.arguments(target, arguments)?.frame(None)
     }
 }
 
@@ -113,9 +119,14 @@ impl Clients {
         self.proxy(Audience::AllExcept(owned(connection_ids)))
     }
 
-    /// One connection.
-    pub fn client(&self, connection_id: &str) -> ClientProxy {
-        self.proxy(Audience::Connection(connection_id.to_owned()))
+    /// One connection; besides sending, it can [`invoke`](SingleClientProxy::invoke) a client
+    /// method and await its result.
+    pub fn client(&self, connection_id: &str) -> SingleClientProxy {
+        SingleClientProxy {
+            proxy: self.proxy(Audience::Connection(connection_id.to_owned())),
+            connection_id: connection_id.to_owned(),
+            scope: None,
+        }
     }
 
     /// Several connections.
@@ -152,23 +163,128 @@ impl Clients {
     }
 }
 
+/// One connection: send to it, or invoke a client method and await its result (a *client
+/// result*, PROTOCOL.md §9).
+pub struct SingleClientProxy {
+    proxy: ClientProxy,
+    connection_id: String,
+    /// The hub method invoking, if any: its invocation slot is given up while it waits.
+    scope: Option<Arc<CallScope>>,
+}
+
+impl SingleClientProxy {
+    /// Invokes `target` on the client with `arguments` (a tuple, or `()`) and waits for the
+    /// value its handler returns, decoded as `T` (`()` for a handler that returns nothing the
+    /// client accepts).
+    ///
+    /// The wait has no time limit of its own: use [`invoke_with_timeout`](Self::invoke_with_timeout),
+    /// or drop the future to stop waiting (a late answer is then ignored). Called from a hub
+    /// method, the method's invocation slot
+    /// ([`HubOptions::maximum_parallel_invocations_per_client`](crate::HubOptions)) is
+    /// released while it waits, so the caller's own connection can answer without deadlock;
+    /// from the connect hook it is refused, as in the reference.
+    ///
+    /// # Errors
+    /// The client's error text ([`InvokeError::Client`]), an unknown or closed connection, or a
+    /// result that does not decode as `T`.
+    pub async fn invoke<T: DeserializeOwned, A: Serialize>(
+        &self,
+        target: &str,
+        arguments: A,
+    ) -> Result<T, InvokeError> {
+        self.invoke_within(target, arguments, None).await
+    }
+
+    /// [`invoke`](Self::invoke), failing with [`InvokeError::TimedOut`] when the client has not
+    /// answered within `timeout`.
+    ///
+    /// # Errors
+    /// As [`invoke`](Self::invoke), and the timeout.
+    pub async fn invoke_with_timeout<T: DeserializeOwned, A: Serialize>(
+        &self,
+        target: &str,
+        arguments: A,
+        timeout: Duration,
+    ) -> Result<T, InvokeError> {
+        self.invoke_within(target, arguments, Some(timeout)).await
+    }
+
+    async fn invoke_within<T: DeserializeOwned, A: Serialize>(
+        &self,
+        target: &str,
+        arguments: A,
+        timeout: Option<Duration>,
+    ) -> Result<T, InvokeError> {
+        if self
+            .scope
+            .as_ref()
+            .is_some_and(|scope| scope.in_connect_hook)
+        {
+            return Err(InvokeError::InsideConnectHook);
+        }
+        let invocation = self.proxy.sender.arguments(target, &arguments)?;
+        let released = self.scope.as_ref().and_then(|scope| scope.release_slot());
+        let answer = self
+            .proxy
+            .sender
+            .lifetime
+            .invoke_connection(&self.connection_id, &invocation);
+        let answer = match timeout {
+            Some(timeout) => tokio::time::timeout(timeout, answer)
+                .await
+                .unwrap_or(Err(InvokeError::TimedOut(timeout))),
+            None => answer.await,
+        };
+        if let Some(released) = released {
+            released.restore().await;
+        }
+        match answer? {
+            CompletionOutcome::Error(text) => Err(InvokeError::Client(text)),
+            CompletionOutcome::Result(value) => value
+                .decode()
+                .map_err(|error| InvokeError::Decode(error.to_string())),
+            CompletionOutcome::Void => T::deserialize(serde_json::Value::Null)
+                .map_err(|error| InvokeError::Decode(error.to_string())),
+        }
+    }
+}
+
+impl Deref for SingleClientProxy {
+    type Target = ClientProxy;
+
+    fn deref(&self) -> &ClientProxy {
+        &self.proxy
+    }
+}
+
 /// The hub's clients as seen from one caller: [`Clients`] plus the caller-relative targets.
 pub struct CallerClients {
     clients: Clients,
     caller: String,
+    scope: Arc<CallScope>,
 }
 
 impl CallerClients {
-    pub(crate) fn new(sender: Arc<Sender>, caller: String) -> Self {
+    pub(crate) fn new(sender: Arc<Sender>, caller: String, scope: Arc<CallScope>) -> Self {
         CallerClients {
             clients: Clients { sender },
             caller,
+            scope,
         }
     }
 
     /// The calling connection.
-    pub fn caller(&self) -> ClientProxy {
-        self.clients.client(&self.caller)
+    pub fn caller(&self) -> SingleClientProxy {
+        self.client(&self.caller)
+    }
+
+    /// One connection (see [`Clients::client`]); client results invoked through it release
+    /// the calling method's invocation slot while they wait.
+    pub fn client(&self, connection_id: &str) -> SingleClientProxy {
+        SingleClientProxy {
+            scope: Some(self.scope.clone()),
+            ..self.clients.client(connection_id)
+        }
     }
 
     /// Every connection but the caller.

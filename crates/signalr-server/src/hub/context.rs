@@ -4,6 +4,8 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::{Extensions, HeaderMap, Method, Uri};
 use signalr_protocol::negotiate::TransportType;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 use super::HubShared;
 use super::clients::{CallerClients, Groups};
@@ -58,11 +60,96 @@ pub(crate) struct ConnectionInfo {
     pub(crate) items: Mutex<Extensions>,
 }
 
+/// One of a connection's invocation slots
+/// ([`HubOptions::maximum_parallel_invocations_per_client`](crate::HubOptions)), held by a
+/// running hub method.
+pub(crate) struct InvocationSlot {
+    semaphore: Arc<Semaphore>,
+    permit: Mutex<Option<OwnedSemaphorePermit>>,
+}
+
+impl InvocationSlot {
+    pub(crate) fn new(semaphore: Arc<Semaphore>, permit: OwnedSemaphorePermit) -> Self {
+        InvocationSlot {
+            semaphore,
+            permit: Mutex::new(Some(permit)),
+        }
+    }
+
+    /// Gives the slot back for good (the invocation finished).
+    pub(crate) fn release(&self) {
+        self.permit.lock().expect("lock").take();
+    }
+}
+
+/// A slot given up while its method waits for a client; [`restore`](Self::restore) takes one
+/// again. Dropped without `restore` (the wait was cancelled), it takes one only if one is free
+/// at once, so the method may then run beside one invocation more than the limit.
+pub(crate) struct ReleasedSlot {
+    slot: Option<Arc<CallScope>>,
+}
+
+impl ReleasedSlot {
+    pub(crate) async fn restore(mut self) {
+        let Some(scope) = self.slot.take() else {
+            return;
+        };
+        let slot = scope.slot.as_ref().expect("only slots are released");
+        if let Ok(permit) = slot.semaphore.clone().acquire_owned().await {
+            *slot.permit.lock().expect("lock") = Some(permit);
+        }
+    }
+}
+
+impl Drop for ReleasedSlot {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.as_ref().and_then(|scope| scope.slot.as_ref())
+            && let Ok(permit) = slot.semaphore.clone().try_acquire_owned()
+        {
+            *slot.permit.lock().expect("lock") = Some(permit);
+        }
+    }
+}
+
+/// What one call (a method invocation or a hook) has of its own.
+pub(crate) struct CallScope {
+    /// Cancelled when the client cancels the invocation or the connection ends.
+    pub(crate) cancellation: CancellationToken,
+    /// The invocation slot the call holds, if it counts against the limit.
+    pub(crate) slot: Option<InvocationSlot>,
+    /// Set in the connect hook, where client results are refused.
+    pub(crate) in_connect_hook: bool,
+}
+
+impl CallScope {
+    /// A call that holds no slot.
+    pub(crate) fn new(cancellation: CancellationToken) -> Self {
+        CallScope {
+            cancellation,
+            slot: None,
+            in_connect_hook: false,
+        }
+    }
+
+    /// Gives up the call's slot while it waits for a client; `None` when it holds none.
+    pub(crate) fn release_slot(self: &Arc<Self>) -> Option<ReleasedSlot> {
+        let slot = self.slot.as_ref()?;
+        let held = slot.permit.lock().expect("lock").take();
+        held.map(|permit| {
+            drop(permit);
+            ReleasedSlot {
+                slot: Some(self.clone()),
+            }
+        })
+    }
+}
+
 /// The context of one hub method call or hook: who called, from which request, and handles to
 /// reach clients and groups.
 pub struct CallContext<S> {
     pub(crate) hub: Arc<HubShared<S>>,
     pub(crate) connection: Arc<ConnectionInfo>,
+    pub(crate) scope: Arc<CallScope>,
 }
 
 impl<S> Clone for CallContext<S> {
@@ -70,6 +157,7 @@ impl<S> Clone for CallContext<S> {
         CallContext {
             hub: self.hub.clone(),
             connection: self.connection.clone(),
+            scope: self.scope.clone(),
         }
     }
 }
@@ -115,9 +203,28 @@ impl<S> CallContext<S> {
         self.connection.handle.abort();
     }
 
+    /// Cancelled when this call should stop: the client cancelled the stream
+    /// (CancelInvocation), or the connection closed. Hooks see only the connection closing.
+    pub fn cancellation_token(&self) -> &CancellationToken {
+        &self.scope.cancellation
+    }
+
     /// The hub's clients as seen from this caller.
     pub fn clients(&self) -> CallerClients {
-        CallerClients::new(self.hub.sender.clone(), self.connection_id().to_owned())
+        CallerClients::new(
+            self.hub.sender.clone(),
+            self.connection_id().to_owned(),
+            self.scope.clone(),
+        )
+    }
+
+    /// The same connection and hub with another call's scope.
+    pub(crate) fn with_scope(&self, scope: CallScope) -> Self {
+        CallContext {
+            hub: self.hub.clone(),
+            connection: self.connection.clone(),
+            scope: Arc::new(scope),
+        }
     }
 
     /// Group membership of any connection of the hub.

@@ -14,31 +14,45 @@
 mod clients;
 pub(crate) mod context;
 mod handler;
+mod streaming;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use signalr_protocol::HubProtocol;
 use signalr_protocol::json::JsonHubProtocol;
+use signalr_protocol::{HubProtocol, Payload};
 
 pub(crate) use clients::Sender;
-pub use clients::{CallerClients, ClientProxy, Clients, Groups, HubContext};
+pub use clients::{CallerClients, ClientProxy, Clients, Groups, HubContext, SingleClientProxy};
 pub use context::{CallContext, RequestInfo};
-pub use handler::{BoxFuture, HubCallError, HubMethod, IntoHubResult};
+pub use handler::{
+    ArgumentSource, BoxFuture, CallInput, HubArgument, HubCallError, HubMethod, HubStreamMethod,
+    IntoHubResult, UploadBuffer,
+};
+pub(crate) use streaming::UploadItem;
+pub use streaming::{FallibleItems, IntoHubStream, ItemStreamOutput, PlainItems, UploadStream};
 
 use crate::error::HubError;
 use crate::lifetime::{HubLifetimeManager, InMemoryLifetimeManager};
 use crate::options::HubOptions;
 use crate::user::{DefaultUserIdProvider, UserIdProvider};
-use handler::{ErasedMethod, erase};
+use handler::{ErasedMethod, erase, erase_stream};
 
 /// A hook run when a connection opens or closes.
 type Hook<S> = Box<dyn Fn(CallContext<S>) -> BoxFuture<Result<(), HubError>> + Send + Sync>;
 
 /// One method of the table.
 pub(crate) struct MethodEntry<S> {
-    pub(crate) call: ErasedMethod<S>,
+    pub(crate) call: MethodCall<S>,
     pub(crate) requires_user: bool,
+    /// How many upload streams the method takes.
+    pub(crate) uploads: usize,
+}
+
+/// How a method answers: one Completion, or a stream of items.
+pub(crate) enum MethodCall<S> {
+    Plain(ErasedMethod<S, Option<Payload>>),
+    Streaming(ErasedMethod<S, ItemStreamOutput>),
 }
 
 /// A hub ready to be mounted with [`HubRouterExt::map_hub`](crate::HubRouterExt::map_hub).
@@ -124,7 +138,7 @@ impl<S: Clone + Send + Sync + 'static> HubBuilder<S> {
     /// When another method already has this name in any casing: the reference refuses
     /// overloads too.
     pub fn method<Args, M: HubMethod<S, Args>>(self, name: &str, method: M) -> Self {
-        self.add_method(name, erase(method), false)
+        self.add_method(name, MethodCall::Plain(erase(method)), false, M::UPLOADS)
     }
 
     /// Adds a method that only authenticated users may invoke; others get the reference error
@@ -133,13 +147,74 @@ impl<S: Clone + Send + Sync + 'static> HubBuilder<S> {
     /// # Panics
     /// As [`method`](Self::method).
     pub fn authorized_method<Args, M: HubMethod<S, Args>>(self, name: &str, method: M) -> Self {
-        self.add_method(name, erase(method), true)
+        self.add_method(name, MethodCall::Plain(erase(method)), true, M::UPLOADS)
     }
 
-    fn add_method(mut self, name: &str, call: ErasedMethod<S>, requires_user: bool) -> Self {
+    /// Adds a streaming method: it resolves to a [`Stream`](futures_util::Stream) whose items
+    /// the client receives one by one (the official clients' `stream()`), then a Completion.
+    ///
+    /// The method can watch [`CallContext::cancellation_token`] to learn that the client
+    /// cancelled; the stream is dropped then in any case. Streams run beside the connection's
+    /// other invocations and do not count against
+    /// [`HubOptions::maximum_parallel_invocations_per_client`].
+    ///
+    /// ```
+    /// use futures_util::stream::{self, Stream};
+    /// use signalr_server::{CallContext, Hub, HubError};
+    ///
+    /// async fn count_to(
+    ///     _context: CallContext<()>,
+    ///     to: u32,
+    /// ) -> Result<impl Stream<Item = u32> + Send + 'static, HubError> {
+    ///     Ok(stream::iter(1..=to))
+    /// }
+    ///
+    /// let hub = Hub::builder(()).stream_method("CountTo", count_to).build();
+    /// ```
+    ///
+    /// # Panics
+    /// As [`method`](Self::method).
+    pub fn stream_method<Args, Marker, M: HubStreamMethod<S, Args, Marker>>(
+        self,
+        name: &str,
+        method: M,
+    ) -> Self {
+        self.add_method(
+            name,
+            MethodCall::Streaming(erase_stream(method)),
+            false,
+            M::UPLOADS,
+        )
+    }
+
+    /// A [`stream_method`](Self::stream_method) only authenticated users may invoke.
+    ///
+    /// # Panics
+    /// As [`method`](Self::method).
+    pub fn authorized_stream_method<Args, Marker, M: HubStreamMethod<S, Args, Marker>>(
+        self,
+        name: &str,
+        method: M,
+    ) -> Self {
+        self.add_method(
+            name,
+            MethodCall::Streaming(erase_stream(method)),
+            true,
+            M::UPLOADS,
+        )
+    }
+
+    fn add_method(
+        mut self,
+        name: &str,
+        call: MethodCall<S>,
+        requires_user: bool,
+        uploads: usize,
+    ) -> Self {
         let entry = MethodEntry {
             call,
             requires_user,
+            uploads,
         };
         let previous = self.methods.insert(name.to_lowercase(), entry);
         assert!(

@@ -5,8 +5,13 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 
-use super::{Audience, ConnectionHandle, HubLifetimeManager, SerializedMessage, deliver};
-use crate::error::SendError;
+use signalr_protocol::Completion;
+
+use super::{
+    Audience, ClientAnswer, ClientInvocation, ConnectionHandle, HubLifetimeManager, PendingResults,
+    SerializedMessage, deliver,
+};
+use crate::error::{InvokeError, SendError};
 
 /// Connections, groups and users of one hub in one process.
 ///
@@ -15,6 +20,7 @@ use crate::error::SendError;
 #[derive(Debug, Default)]
 pub struct InMemoryLifetimeManager {
     state: RwLock<State>,
+    results: Arc<PendingResults>,
 }
 
 #[derive(Debug, Default)]
@@ -92,16 +98,19 @@ impl HubLifetimeManager for InMemoryLifetimeManager {
     }
 
     async fn on_disconnected(&self, connection_id: &str) {
-        let mut state = self.state.write().expect("lock");
-        let Some(connection) = state.connections.remove(connection_id) else {
-            return;
-        };
-        if let Some(user) = connection.user_id() {
-            remove_member(&mut state.users, user, connection_id);
+        {
+            let mut state = self.state.write().expect("lock");
+            let Some(connection) = state.connections.remove(connection_id) else {
+                return;
+            };
+            if let Some(user) = connection.user_id() {
+                remove_member(&mut state.users, user, connection_id);
+            }
+            for group in state.memberships.remove(connection_id).unwrap_or_default() {
+                remove_member(&mut state.groups, &group, connection_id);
+            }
         }
-        for group in state.memberships.remove(connection_id).unwrap_or_default() {
-            remove_member(&mut state.groups, &group, connection_id);
-        }
+        self.results.connection_closed(connection_id);
     }
 
     async fn send(
@@ -139,6 +148,32 @@ impl HubLifetimeManager for InMemoryLifetimeManager {
             groups.remove(group);
         }
         Ok(())
+    }
+
+    async fn invoke_connection(
+        &self,
+        connection_id: &str,
+        invocation: &ClientInvocation,
+    ) -> ClientAnswer {
+        // Registered before the lookup: a connection closing after the lookup fails the wait.
+        let pending = self.results.register(connection_id);
+        let connection = self
+            .state
+            .read()
+            .expect("lock")
+            .connections
+            .get(connection_id)
+            .cloned();
+        let Some(connection) = connection else {
+            return Err(InvokeError::NoConnection(connection_id.to_owned()));
+        };
+        let message = invocation.to_message(pending.invocation_id())?;
+        connection.send(&message).await;
+        pending.answer().await
+    }
+
+    async fn set_connection_result(&self, connection_id: &str, completion: Completion) -> bool {
+        self.results.complete(connection_id, completion)
     }
 }
 

@@ -11,6 +11,7 @@
 //! queues them. [`InMemoryLifetimeManager`] serves one process; a backplane implements the same
 //! trait and must pass the same [`spec`] suite.
 
+mod client_results;
 mod memory;
 #[cfg(any(test, feature = "spec-suite"))]
 pub mod spec;
@@ -24,9 +25,11 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio_util::sync::CancellationToken;
 
+pub use client_results::{ClientAnswer, ClientInvocation, PendingResult, PendingResults};
 pub use memory::InMemoryLifetimeManager;
 
 use crate::error::SendError;
+use signalr_protocol::Completion;
 
 /// Who a message goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,6 +218,24 @@ pub trait HubLifetimeManager: Send + Sync + 'static {
     /// # Errors
     /// A backplane error when the connection's node could not be reached.
     async fn remove_from_group(&self, connection_id: &str, group: &str) -> Result<(), SendError>;
+
+    /// Sends `invocation` to one connection with a fresh invocation id and waits for the
+    /// client's Completion (a client result). The wait ends with
+    /// [`InvokeError::Disconnected`](crate::error::InvokeError::Disconnected) when the
+    /// connection closes first; dropping the future forgets the invocation.
+    ///
+    /// # Errors
+    /// [`InvokeError::NoConnection`](crate::error::InvokeError::NoConnection) for an unknown
+    /// connection, or why no answer came.
+    async fn invoke_connection(
+        &self,
+        connection_id: &str,
+        invocation: &ClientInvocation,
+    ) -> ClientAnswer;
+
+    /// Hands a Completion that `connection_id` sent to the client result waiting for it;
+    /// `false` when none waits (an unknown or late id), and the Completion is dropped.
+    async fn set_connection_result(&self, connection_id: &str, completion: Completion) -> bool;
 }
 
 /// Writes a message to many connections: every queue with room gets it at once, and only the
