@@ -212,6 +212,26 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
         Ok(())
     }
 
+    /// Checks that the connection may open `opening` more streams.
+    fn admit_streams(&mut self, target: &str, opening: usize) -> Result<(), String> {
+        if opening == 0 {
+            return Ok(());
+        }
+        let limit = self.context.hub.options.maximum_streams_per_client;
+        // Uploads whose method has ended are closed; they no longer count.
+        self.uploads.retain(|_, upload| !upload.is_closed());
+        let open = self.uploads.len() + self.streams.lock().expect("lock").len();
+        if open + opening <= limit {
+            return Ok(());
+        }
+        tracing::debug!(open, opening, limit, "too many streams");
+        let error = HubError::new(format!(
+            "The connection has {open} open stream(s) and may have at most {limit} \
+             (HubOptions::maximum_streams_per_client)."
+        ));
+        Err(error.describe(&unexpected(target), self.detailed()))
+    }
+
     fn detailed(&self) -> bool {
         self.context.hub.options.enable_detailed_errors
     }
@@ -250,6 +270,8 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
                  non-streaming invocation."
                 )),
             });
+        let checked =
+            checked.and_then(|call| self.admit_streams(&target, stream_ids.len()).map(|()| call));
         let call = match checked {
             Ok(call) => call,
             Err(text) => {
@@ -331,6 +353,10 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
                  streaming invocation."
                 )),
             });
+        let checked = checked.and_then(|call| {
+            self.admit_streams(&target, 1 + stream_ids.len())
+                .map(|()| call)
+        });
         let call = match checked {
             Ok(call) => call,
             Err(text) => {

@@ -26,6 +26,11 @@ pub struct HubOptions {
     /// the connection until the hub method takes some (the reference's `StreamBufferCapacity`).
     /// Default 10.
     pub stream_buffer_capacity: usize,
+    /// How many streams one connection may have open at once: server-to-client streams still
+    /// running plus client uploads not yet completed. A call that would open more fails with
+    /// an error and the connection stays open; this bounds what one client can make the server
+    /// hold. Default 100 (the reference has no such limit).
+    pub maximum_streams_per_client: usize,
     /// Put exception types and messages into error texts sent to clients. Default false.
     pub enable_detailed_errors: bool,
     /// How many outgoing messages may wait for one connection's writer. Default 256.
@@ -55,6 +60,7 @@ impl Default for HubOptions {
             maximum_receive_message_size: Some(32 * 1024),
             maximum_parallel_invocations_per_client: 1,
             stream_buffer_capacity: 10,
+            maximum_streams_per_client: 100,
             enable_detailed_errors: false,
             outbound_queue_capacity: 256,
             send_timeout: Duration::from_secs(10),

@@ -31,7 +31,8 @@ impl std::fmt::Debug for ClientInvocation {
 }
 
 impl ClientInvocation {
-    pub(crate) fn new(target: String, arguments: Vec<(Arc<dyn HubProtocol>, Payload)>) -> Self {
+    /// An invocation of `target` with its arguments already encoded for each protocol.
+    pub fn new(target: String, arguments: Vec<(Arc<dyn HubProtocol>, Payload)>) -> Self {
         ClientInvocation { target, arguments }
     }
 

@@ -18,8 +18,11 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Audience, ConnectionHandle, HubLifetimeManager, SerializedMessage};
-use crate::error::SendError;
+use signalr_protocol::json::JsonHubProtocol;
+use signalr_protocol::{Completion, CompletionOutcome, Headers, HubProtocol, Payload};
+
+use super::{Audience, ClientInvocation, ConnectionHandle, HubLifetimeManager, SerializedMessage};
+use crate::error::{InvokeError, SendError};
 
 /// Two managers sharing one backend.
 pub type Nodes = (Arc<dyn HubLifetimeManager>, Arc<dyn HubLifetimeManager>);
@@ -55,11 +58,17 @@ impl TestConnection {
     /// Asserts that `text` arrives next.
     pub async fn expect(&mut self, text: &str) {
         let id = self.handle.connection_id().to_owned();
+        assert_eq!(self.next_text().await, text, "at {id}");
+    }
+
+    /// The next message's text.
+    pub async fn next_text(&mut self) -> String {
+        let id = self.handle.connection_id().to_owned();
         let bytes = tokio::time::timeout(ARRIVAL, self.received.recv())
             .await
-            .unwrap_or_else(|_| panic!("{id} received nothing, expected {text}"))
+            .unwrap_or_else(|_| panic!("{id} received nothing"))
             .expect("queue open");
-        assert_eq!(std::str::from_utf8(&bytes).unwrap(), text, "at {id}");
+        String::from_utf8(bytes.to_vec()).expect("JSON text")
     }
 
     /// Asserts that nothing arrives for a while.
@@ -236,6 +245,101 @@ pub async fn order_is_kept_per_sender((a, b): Nodes) {
     }
 }
 
+/// A client-result invocation of `target` with the JSON arguments `[1]`.
+fn client_invocation(target: &str) -> ClientInvocation {
+    let protocol: Arc<dyn HubProtocol> = Arc::new(JsonHubProtocol);
+    let arguments = Payload::json("[1]").expect("valid JSON");
+    ClientInvocation::new(target.to_owned(), vec![(protocol, arguments)])
+}
+
+fn completion(invocation_id: &str, outcome: CompletionOutcome) -> Completion {
+    Completion {
+        headers: Headers::new(),
+        invocation_id: invocation_id.to_owned(),
+        outcome,
+    }
+}
+
+/// Reads the client-result invocation a connection received: its id, after checking the rest.
+async fn received_invocation(connection: &mut TestConnection, target: &str) -> String {
+    let text = connection.next_text().await;
+    let record = text.strip_suffix('\u{1e}').expect("a JSON record");
+    let message: serde_json::Value = serde_json::from_str(record).expect("JSON");
+    assert_eq!(message["type"], 1, "{text}");
+    assert_eq!(message["target"], target, "{text}");
+    assert_eq!(message["arguments"], serde_json::json!([1]), "{text}");
+    let id = message["invocationId"].as_str().expect("an invocation id");
+    assert!(!id.is_empty(), "{text}");
+    id.to_owned()
+}
+
+/// A client result invoked on one node reaches a connection of the other node, and the
+/// Completion that connection sends (to its own node) resolves the waiting call; error texts
+/// pass through unchanged.
+pub async fn client_results_cross_nodes((a, b): Nodes) {
+    let mut connection = TestConnection::connect(&b, "c1", None).await;
+    for outcome in [
+        CompletionOutcome::Result(Payload::json("42").expect("valid JSON")),
+        CompletionOutcome::Error("Error: from callback".into()),
+    ] {
+        let invocation = client_invocation("Result");
+        let waiting = a.invoke_connection("c1", &invocation);
+        let answering = async {
+            let id = received_invocation(&mut connection, "Result").await;
+            // Only the invoked connection may answer.
+            assert!(
+                !b.set_connection_result("c2", completion(&id, CompletionOutcome::Void))
+                    .await
+            );
+            assert!(
+                b.set_connection_result("c1", completion(&id, outcome.clone()))
+                    .await
+            );
+            // A second answer to the same id is late.
+            assert!(
+                !b.set_connection_result("c1", completion(&id, CompletionOutcome::Void))
+                    .await
+            );
+        };
+        let (answer, ()) =
+            tokio::time::timeout(ARRIVAL, futures_util::future::join(waiting, answering))
+                .await
+                .expect("the client result resolves");
+        assert_eq!(answer, Ok(outcome));
+    }
+}
+
+/// Client results to an unknown connection fail at once; waiting on a connection that closes
+/// fails with the reference's text; a Completion nobody waits for is refused.
+pub async fn client_results_fail_without_a_connection((a, b): Nodes) {
+    let invocation = client_invocation("Result");
+    let missing = a.invoke_connection("missing", &invocation).await;
+    assert_eq!(missing, Err(InvokeError::NoConnection("missing".into())));
+    assert_eq!(
+        InvokeError::NoConnection("missing".into()).to_string(),
+        "Connection 'missing' does not exist."
+    );
+
+    let mut connection = TestConnection::connect(&b, "c1", None).await;
+    let waiting = a.invoke_connection("c1", &invocation);
+    let closing = async {
+        received_invocation(&mut connection, "Result").await;
+        b.on_disconnected("c1").await;
+    };
+    let (answer, ()) = tokio::time::timeout(ARRIVAL, futures_util::future::join(waiting, closing))
+        .await
+        .expect("the wait ends when the connection closes");
+    assert_eq!(answer, Err(InvokeError::Disconnected("c1".into())));
+    assert_eq!(
+        InvokeError::Disconnected("c1".into()).to_string(),
+        "Connection 'c1' disconnected."
+    );
+    assert!(
+        !b.set_connection_result("c1", completion("s999", CompletionOutcome::Void))
+            .await
+    );
+}
+
 /// Generates one `#[tokio::test]` per specification case, each calling `$nodes().await` for a
 /// fresh pair of nodes.
 #[macro_export]
@@ -256,6 +360,8 @@ macro_rules! lifetime_manager_spec {
                 user_reaches_every_connection_of_the_user,
                 disconnect_forgets_the_connection,
                 order_is_kept_per_sender,
+                client_results_cross_nodes,
+                client_results_fail_without_a_connection,
             );
         }
     };
