@@ -210,6 +210,7 @@ where
         }
     };
     ended.cancel();
+    handle.mark_ended();
     tracing::debug!(?reason, "connection closing");
 
     let close = reason.close_message(hub.options.enable_detailed_errors);

@@ -12,7 +12,11 @@
 //! - outside hubs (an HTTP handler, a timer), use a [`HubContext`] from [`Hub::context`];
 //! - authenticate in ordinary axum middleware by inserting a [`HubUser`] into request
 //!   extensions, or with [`BearerAuthLayer`] for bearer tokens;
-//! - allow browsers on other origins with [`cors`].
+//! - allow browsers on other origins with [`cors`];
+//! - stream to clients with [`HubBuilder::stream_method`], receive their uploads as
+//!   [`UploadStream`] parameters, and watch [`CallContext::cancellation_token`];
+//! - call a method on one client and await its answer with [`SingleClientProxy::invoke`]
+//!   (a *client result*), from a hub method or from a [`HubContext`].
 //!
 //! ```no_run
 //! use axum::Router;
@@ -31,6 +35,23 @@
 //! # }
 //! ```
 //!
+//! A client result from inside a hub method: the method gives its invocation slot back while
+//! it waits, so the caller can answer even with one invocation at a time.
+//!
+//! ```no_run
+//! use signalr_server::{CallContext, HubError, InvokeError};
+//!
+//! async fn ask(context: CallContext<()>) -> Result<String, HubError> {
+//!     let answer: String = context
+//!         .clients()
+//!         .caller()
+//!         .invoke("Confirm", ("Delete the file?",))
+//!         .await
+//!         .map_err(InvokeError::into_hub_error)?;
+//!     Ok(answer)
+//! }
+//! ```
+//!
 //! # What is here
 //! | part | module |
 //! |---|---|
@@ -39,12 +60,13 @@
 //! | options with the reference defaults | [`HubOptions`] |
 //!
 //! Transports: WebSockets, Server-Sent Events, Long Polling (choose per endpoint with
-//! [`HubOptions::transports`]). Hub protocols: JSON. Raw connections without the hub protocol:
+//! [`HubOptions::transports`]). Hub protocols: JSON, and MessagePack with [`HubBuilder::with_messagepack`]. Raw connections without the hub protocol:
 //! [`HubRouterExt::map_connection`].
 //!
 //! # Features
 //! | feature | default | what it adds |
 //! |---|---|---|
+//! | `messagepack` | yes | the MessagePack hub protocol |
 //! | `spec-suite` | no | [`lifetime::spec`], the suite every lifetime manager must pass |
 #![warn(missing_docs)]
 

@@ -169,7 +169,12 @@ impl HubLifetimeManager for InMemoryLifetimeManager {
         };
         let message = invocation.to_message(pending.invocation_id())?;
         connection.send(&message).await;
-        pending.answer().await
+        tokio::select! {
+            biased;
+            answer = pending.answer() => answer,
+            // Closing connections answer nothing; do not wait for them to be unregistered.
+            () = connection.ended() => Err(InvokeError::Disconnected(connection_id.to_owned())),
+        }
     }
 
     async fn set_connection_result(&self, connection_id: &str, completion: Completion) -> bool {

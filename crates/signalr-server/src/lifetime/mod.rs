@@ -94,6 +94,8 @@ pub struct ConnectionHandle {
     aborted: CancellationToken,
     /// Cancelled when the client stopped reading: its transport drops what is still queued.
     stalled: CancellationToken,
+    /// Cancelled when the connection stopped reading messages: it will answer nothing more.
+    ended: CancellationToken,
     send_timeout: Duration,
 }
 
@@ -114,6 +116,7 @@ impl ConnectionHandle {
             outbound,
             aborted,
             stalled: CancellationToken::new(),
+            ended: CancellationToken::new(),
             send_timeout,
         }
     }
@@ -147,6 +150,20 @@ impl ConnectionHandle {
     /// Whether the connection was aborted; it takes no more messages.
     pub fn is_aborted(&self) -> bool {
         self.aborted.is_cancelled()
+    }
+
+    /// Marks the connection as ended: it reads no more messages, so it answers nothing more.
+    pub fn mark_ended(&self) {
+        self.ended.cancel();
+    }
+
+    /// Resolves once the connection has ended or was aborted: a client result still waiting
+    /// on it will not be answered.
+    pub async fn ended(&self) {
+        tokio::select! {
+            _ = self.ended.cancelled() => {}
+            _ = self.aborted.cancelled() => {}
+        }
     }
 
     /// Queues the message's bytes for this connection's protocol.
