@@ -60,7 +60,8 @@
 //! | options with the reference defaults | [`HubOptions`] |
 //!
 //! Transports: WebSockets, Server-Sent Events, Long Polling (choose per endpoint with
-//! [`HubOptions::transports`]). Hub protocols: JSON, and MessagePack with [`HubBuilder::with_messagepack`]. Raw connections without the hub protocol:
+//! [`HubOptions::transports`]). Hub protocols: JSON, and MessagePack with
+//! [`HubBuilder::with_messagepack`]. Raw connections without the hub protocol:
 //! [`HubRouterExt::map_connection`].
 //!
 //! # Features
