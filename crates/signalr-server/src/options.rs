@@ -20,7 +20,10 @@ pub struct HubOptions {
     /// Default 32 KiB (32 768).
     pub maximum_receive_message_size: Option<usize>,
     /// How many invocations of one connection may run at once. With 1, a connection's
-    /// invocations run one after another and their completions come back in order. Default 1.
+    /// invocations run one after another and their completions come back in order; while none
+    /// is free, the server reads nothing more from that client. Streaming methods and methods
+    /// that take upload streams do not count, and a method awaiting a client result gives its
+    /// slot back while it waits. Default 1.
     pub maximum_parallel_invocations_per_client: usize,
     /// How many items of one client upload stream the server buffers before it stops reading
     /// the connection until the hub method takes some (the reference's `StreamBufferCapacity`).
