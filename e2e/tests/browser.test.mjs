@@ -182,3 +182,54 @@ test("a Deathly Hallows vote in one window updates the count in the other", { ti
   await waitForText(b.page, "#count-cloak", String(initial + 1));
   await waitForText(a.page, "#count-cloak", String(initial + 1));
 });
+
+test("the streaming page lists ticker ticks as they arrive, completes, stops, and shouts", { timeout: 60_000 }, async () => {
+  const [a, b] = users;
+  assert.ok(a && b, "browser contexts were not set up");
+  // The other window shows the vote counts every tick should carry (nobody votes meanwhile).
+  await b.page.goto("/deathly-hallows.html");
+  await waitForConnected(b.page);
+  await b.page.locator('#vote-counts[data-loaded="true"]').waitFor({ timeout: WAIT_MS });
+  const counts = {};
+  for (const type of ["cloak", "stone", "wand"]) {
+    counts[type] = Number((await b.page.locator(`#count-${type}`).textContent()).trim());
+  }
+  const tickText = `Cloak ${counts.cloak} · Stone ${counts.stone} · Wand ${counts.wand}`;
+
+  const { page } = a;
+  await page.goto("/stream.html?transport=LongPolling");
+  await waitForConnected(page);
+  const ticks = () => page.evaluate(() => [...document.querySelectorAll("#ticker-list li.tick")]
+    .map((item) => ({ seq: item.dataset.seq, who: item.querySelector(".who")?.textContent, text: item.lastChild.textContent })));
+
+  // Five ticks, 200 ms apart: the first shows while the stream still runs, then it completes.
+  await page.locator("#ticker-count").fill("5");
+  await page.locator("#ticker-interval").fill("200");
+  await page.locator("#ticker-start").click();
+  await page.waitForFunction(
+    () => document.querySelectorAll("#ticker-list li.tick").length >= 1
+      && document.getElementById("ticker-status").dataset.state === "running",
+    null,
+    { timeout: WAIT_MS },
+  );
+  await waitForText(page, "#ticker-status", "Completed: 5 ticks.");
+  assert.deepEqual(await ticks(), [1, 2, 3, 4, 5].map((n) => ({ seq: String(n), who: `#${n}`, text: tickText })));
+
+  // Stop cancels a long run: the count shown in the status is what the list keeps.
+  await page.locator("#ticker-count").fill("1000");
+  await page.locator("#ticker-interval").fill("50");
+  await page.locator("#ticker-start").click();
+  await page.waitForFunction(() => document.querySelectorAll("#ticker-list li.tick").length >= 2, null, { timeout: WAIT_MS });
+  await page.locator("#ticker-stop").click();
+  await page.locator('#ticker-status[data-state="stopped"]').waitFor({ timeout: WAIT_MS });
+  const stopped = (await ticks()).length;
+  assert.equal((await page.locator("#ticker-status").textContent()).trim(), `Stopped after ${stopped} ticks.`);
+  await page.waitForTimeout(500);
+  assert.deepEqual((await ticks()).map((tick) => tick.seq), Array.from({ length: stopped }, (_, i) => String(i + 1)));
+
+  // Shout uploads the words one by one; the answer is shown as text, markup and all.
+  await page.locator("#shout-text").fill("Mischief  managed\n<b>wand</b>");
+  await page.locator("#shout-submit").click();
+  await waitForText(page, "#shout-result", "MISCHIEF MANAGED <B>WAND</B>");
+  assert.equal(await page.locator("#shout-result *").count(), 0, "the answer was rendered as markup");
+});

@@ -19,8 +19,10 @@ import {
   stopAllHubs,
   stopHub,
   takeEvents,
+  withTimeout,
 } from "../lib/hub.mjs";
 import { UUID_RE, createUser, request, sessionCookie, uniqueName } from "../lib/http.mjs";
+import { openRawConnection } from "../lib/raw.mjs";
 
 const TEST_TIMEOUT_MS = 90_000;
 /** How long "receives nothing" waits before looking. */
@@ -74,6 +76,58 @@ async function withHubsOver(transport, body) {
     await Promise.allSettled(opened.map((connection) => stopHub(connection)));
   }
 }
+
+/** RFC 3339 in UTC with an optional fraction, as the Ticker's `at`. */
+const RFC3339_UTC_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+
+/** `[1, 2, ..., n]`. */
+const oneTo = (n) => Array.from({ length: n }, (_, index) => index + 1);
+
+/**
+ * Subscribes to `connection.stream(method, ...args)`. Returns `{ items, subscription, outcome,
+ * settled(ms) }`: `items` fills as items arrive, `outcome` stays undefined until the stream
+ * completes (`{ completed: true }`) or errors (`{ error }`), and `settled` waits for that, bounded.
+ */
+function collectStream(connection, method, ...args) {
+  const run = { items: [], outcome: undefined };
+  let settle;
+  const settledPromise = new Promise((resolve) => {
+    settle = resolve;
+  });
+  const finish = (outcome) => {
+    if (run.outcome === undefined) run.outcome = outcome;
+    settle(outcome);
+  };
+  run.subscription = connection.stream(method, ...args).subscribe({
+    next: (item) => run.items.push(item),
+    complete: () => finish({ completed: true }),
+    error: (error) => finish({ error }),
+  });
+  run.settled = (ms = 10_000) => withTimeout(settledPromise, ms, `stream ${method} to end`);
+  return run;
+}
+
+/** Polls `predicate` every 10 ms until it holds; fails after `ms`. */
+async function waitUntil(predicate, what, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Invokes `Shout` with an upload of `words` (a `signalR.Subject`), bounded. */
+function shout(connection, words) {
+  const upload = new signalR.Subject();
+  const answer = withTimeout(connection.invoke("Shout", upload), 30_000, "invoke Shout");
+  for (const word of words) upload.next(word);
+  upload.complete();
+  return answer;
+}
+
+/** The text the official client shows for a HubError::new(message) of hub method `method`. */
+const hubErrorText = (method, message) =>
+  `An unexpected error occurred invoking '${method}' on the server. HubException: ${message}`;
 
 // ---------------------------------------------------------------------------------------------
 const TRANSPORTS = ["WebSockets", "ServerSentEvents", "LongPolling"];
@@ -379,11 +433,148 @@ for (const transportName of TRANSPORTS) {
         await expectQuiet({ U1: c1, U3: c3 });
       });
     });
+
+    // ---------------------------------------------------------------------------------------------
+    test("8a. stream: Ticker streams count ticks in order, then completes", { timeout: TEST_TIMEOUT_MS }, async () => {
+      await withHubs(async (open) => {
+        // Nothing votes during this case, so every tick carries the counts read here.
+        const hallows = await open("/hubs/deathlyhallows", { label: "votes" });
+        const votes = await invoke(hallows, "GetVoteStatus");
+        // The path matches in any casing, as the other hubs' paths do.
+        const s = await open("/hubs/Stream", { label: "S" });
+
+        const startedAt = Date.now();
+        const run = collectStream(s, "Ticker", 5, 50);
+        assert.deepEqual(await run.settled(), { completed: true });
+        const endedAt = Date.now();
+        assert.deepEqual(run.items.map((tick) => tick.seq), [1, 2, 3, 4, 5]);
+        for (const tick of run.items) {
+          assert.deepEqual(Object.keys(tick).sort(), ["at", "seq", "votes"]);
+          assert.deepEqual(tick.votes, votes);
+          assert.match(tick.at, RFC3339_UTC_RE);
+          const at = Date.parse(tick.at);
+          // Same machine, same clock; a second of slack for rounding and scheduling.
+          assert.ok(at >= startedAt - 1000 && at <= endedAt + 1000, `tick ${tick.seq} at ${tick.at}`);
+        }
+        // The first tick comes at once, then one per interval: four intervals between 1 and 5
+        // (the server's times are whole milliseconds, hence the slack of a few).
+        const spread = Date.parse(run.items[4].at) - Date.parse(run.items[0].at);
+        assert.ok(spread >= 4 * 50 - 5, `ticks 1..5 spread over ${spread} ms`);
+
+        // The smallest run: one tick.
+        const one = collectStream(s, "Ticker", 1, 5000);
+        assert.deepEqual(await one.settled(), { completed: true });
+        assert.deepEqual(one.items.map((tick) => [tick.seq, tick.votes]), [[1, votes]]);
+      });
+    });
+
+    // ---------------------------------------------------------------------------------------------
+    test("8b. stream: disposing the Ticker subscription stops it", { timeout: TEST_TIMEOUT_MS }, async () => {
+      await withHubs(async (open) => {
+        const s = await open("/hubs/stream", { label: "S" });
+        const run = collectStream(s, "Ticker", 1000, 50);
+        await waitUntil(() => run.items.length >= 3, "3 ticks");
+        run.subscription.dispose();
+        const seen = run.items.length;
+        // Ten intervals: nothing more arrives, and the stream neither completes nor errors.
+        await sleep(QUIET_MS);
+        assert.equal(run.items.length, seen, "ticks arrived after dispose()");
+        assert.deepEqual(run.items.map((tick) => tick.seq), oneTo(seen));
+        assert.equal(run.outcome, undefined);
+
+        // The connection carries on: a new ticker runs to its end.
+        const next = collectStream(s, "Ticker", 2, 50);
+        assert.deepEqual(await next.settled(), { completed: true });
+        assert.deepEqual(next.items.map((tick) => tick.seq), [1, 2]);
+      });
+    });
+
+    // ---------------------------------------------------------------------------------------------
+    test("8c. stream: Ticker refuses out-of-range arguments", { timeout: TEST_TIMEOUT_MS }, async () => {
+      await withHubs(async (open) => {
+        const s = await open("/hubs/stream", { label: "S" });
+        const cases = [
+          [[0, 100], "count must be between 1 and 1000, got 0."],
+          [[1001, 100], "count must be between 1 and 1000, got 1001."],
+          [[-3, 100], "count must be between 1 and 1000, got -3."],
+          [[5, 49], "intervalMs must be between 50 and 5000, got 49."],
+          [[5, 5001], "intervalMs must be between 50 and 5000, got 5001."],
+        ];
+        for (const [args, message] of cases) {
+          const run = collectStream(s, "Ticker", ...args);
+          const outcome = await run.settled();
+          assert.ok(outcome.error instanceof Error, `Ticker(${args}) ended with ${JSON.stringify(outcome)}`);
+          assert.equal(outcome.error.message, hubErrorText("Ticker", message));
+          assert.deepEqual(run.items, []);
+        }
+      });
+    });
+
+    // ---------------------------------------------------------------------------------------------
+    test("8d. stream: Shout upper-cases an uploaded stream of words", { timeout: TEST_TIMEOUT_MS }, async () => {
+      await withHubs(async (open) => {
+        const s = await open("/hubs/stream", { label: "S" });
+        assert.equal(await shout(s, ["Mischief", "managed", "straße"]), "MISCHIEF MANAGED STRASSE");
+        assert.equal(await shout(s, []), "");
+        // At the limits: 1000 words, and 65536 bytes in all (two-byte characters count twice;
+        // each item stays under the hub's 32 KiB message size).
+        assert.equal(await shout(s, Array(1000).fill("a")), Array(1000).fill("A").join(" "));
+        const quarter = "é".repeat(8192); // 16384 bytes
+        const quarters = [quarter, quarter, quarter, quarter];
+        assert.equal(await shout(s, quarters), Array(4).fill("É".repeat(8192)).join(" "));
+
+        // Past the limits: the exact HubException text; the connection stays usable.
+        await assert.rejects(shout(s, Array(1001).fill("a")), (error) => {
+          assert.equal(error.message, hubErrorText("Shout", "Shout takes at most 1000 words."));
+          return true;
+        });
+        await assert.rejects(shout(s, [...quarters, "x"]), (error) => {
+          assert.equal(error.message, hubErrorText("Shout", "Shout takes at most 65536 bytes of text."));
+          return true;
+        });
+        assert.equal(await shout(s, ["still", "here"]), "STILL HERE");
+      });
+    });
   });
 }
 
 /** The HTTP-only cases below use WebSockets where they open a hub. */
 const withHubs = (body) => withHubsOver(signalR.HttpTransportType.WebSockets, body);
+
+// ---------------------------------------------------------------------------------------------
+test("8e. stream: CancelInvocation stops the server's Ticker (raw JSON protocol)", { timeout: TEST_TIMEOUT_MS }, async () => {
+  // The official client forgets a disposed stream's callbacks, so it cannot tell whether the
+  // server went on sending; the raw protocol shows what actually arrives.
+  const RS = "\x1e";
+  const raw = await openRawConnection(new URL("/hubs/stream", base).href, signalR.HttpTransportType.WebSockets);
+  const messages = () => raw.received.join("").split(RS).filter((text) => text !== "").map((text) => JSON.parse(text));
+  const ofInvocation = (id, type) => messages().filter((message) => message.invocationId === id && message.type === type);
+  try {
+    await raw.send(JSON.stringify({ protocol: "json", version: 1 }) + RS);
+    await waitUntil(() => messages().length >= 1, "the handshake response");
+    assert.deepEqual(messages()[0], {});
+
+    await raw.send(JSON.stringify({ type: 4, invocationId: "t1", target: "Ticker", arguments: [1000, 50] }) + RS);
+    await waitUntil(() => ofInvocation("t1", 2).length >= 3, "3 ticks");
+    await raw.send(JSON.stringify({ type: 5, invocationId: "t1" }) + RS);
+    // Items already on the way may still land; after that, nothing more.
+    await sleep(200);
+    const seen = ofInvocation("t1", 2).length;
+    await sleep(QUIET_MS);
+    const items = ofInvocation("t1", 2);
+    assert.equal(items.length, seen, "the server sent ticks after CancelInvocation");
+    assert.deepEqual(items.map((message) => message.item.seq), oneTo(seen));
+    assert.ok(seen < 20, `${seen} ticks arrived; the cancel came after 3`);
+
+    // The connection goes on: another ticker runs to its completion.
+    await raw.send(JSON.stringify({ type: 4, invocationId: "t2", target: "Ticker", arguments: [2, 50] }) + RS);
+    await waitUntil(() => ofInvocation("t2", 3).length === 1, "the completion of t2");
+    assert.deepEqual(ofInvocation("t2", 2).map((message) => message.item.seq), [1, 2]);
+    assert.deepEqual(ofInvocation("t2", 3), [{ type: 3, invocationId: "t2" }]);
+  } finally {
+    await raw.stop().catch(() => {});
+  }
+});
 
 
 // ---------------------------------------------------------------------------------------------

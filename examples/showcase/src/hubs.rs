@@ -1,10 +1,15 @@
-//! The six hubs of the showcase, with the learning app's method and callback names.
+//! The hubs of the showcase: the learning app's six, with its method and callback names, and a
+//! streaming demo.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use signalr_server::{CallContext, Hub, HubError};
+use futures_util::{Stream, StreamExt, stream};
+use serde::Serialize;
+use signalr_server::protocol::values::Timestamp;
+use signalr_server::{CallContext, Hub, HubError, UploadStream};
 
 use crate::AppState;
 use crate::store::Votes;
@@ -33,6 +38,7 @@ fn storage_error(error: rusqlite::Error) -> HubError {
     HubError::typed("StorageException", error.to_string())
 }
 
+/// `/hubs/userCount`: live counters of connected users and page views.
 pub fn user_count(state: AppState) -> Hub<AppState> {
     async fn broadcast_users(context: Context, change: i64) -> Result<(), HubError> {
         let users = context
@@ -70,6 +76,7 @@ pub fn user_count(state: AppState) -> Hub<AppState> {
         .build()
 }
 
+/// `/hubs/deathlyhallows`: vote counts; votes arrive over plain HTTP.
 pub fn deathly_hallows(state: AppState) -> Hub<AppState> {
     async fn get_vote_status(context: Context) -> Result<Votes, HubError> {
         context.state().store.votes().map_err(storage_error)
@@ -84,6 +91,7 @@ pub fn deathly_hallows(state: AppState) -> Hub<AppState> {
 #[derive(Clone, Default)]
 struct JoinedHouses(Vec<String>);
 
+/// `/hubs/houses`: the four houses as groups.
 pub fn houses(state: AppState) -> Hub<AppState> {
     fn house_name(house: &str) -> Result<&'static str, HubError> {
         HOUSES
@@ -158,6 +166,7 @@ pub fn houses(state: AppState) -> Hub<AppState> {
         .build()
 }
 
+/// `/hubs/basicChat`: chat for logged-in users, to everyone or to one user.
 pub fn basic_chat(state: AppState) -> Hub<AppState> {
     async fn send_message(
         context: Context,
@@ -196,6 +205,7 @@ pub fn basic_chat(state: AppState) -> Hub<AppState> {
         .build()
 }
 
+/// `/hubs/order`: no methods; order posts push `NewOrderCreated` through it.
 pub fn order(state: AppState) -> Hub<AppState> {
     Hub::builder(state).with_messagepack().build()
 }
@@ -224,6 +234,7 @@ impl Presence {
     }
 }
 
+/// `/hubs/chat`: rooms, private messages and presence.
 pub fn chat(state: AppState) -> Hub<AppState> {
     /// The caller's account id and name (the hub requires a logged-in user).
     fn caller(context: &Context) -> (String, String) {
@@ -310,5 +321,114 @@ pub fn chat(state: AppState) -> Hub<AppState> {
         .method("RoomDeleted", room_deleted)
         .method("SendPublicMessage", send_public_message)
         .method("SendPrivateMessage", send_private_message)
+        .build()
+}
+
+/// Bounds of `Ticker(count, intervalMs)`.
+const TICKS: std::ops::RangeInclusive<i64> = 1..=1000;
+const TICK_INTERVAL_MS: std::ops::RangeInclusive<i64> = 50..=5000;
+/// Bounds of `Shout(upload)`: words, and bytes of text in all.
+const SHOUT_MAX_WORDS: usize = 1000;
+const SHOUT_MAX_BYTES: usize = 64 * 1024;
+
+/// One item of `Ticker`: its number (from 1), the vote counts at that moment, and when.
+#[derive(Debug, Serialize)]
+struct Tick {
+    seq: i64,
+    votes: Votes,
+    at: String,
+}
+
+/// The current time as RFC 3339 in UTC, to the millisecond (`2025-01-02T03:04:05.678Z`).
+fn now_rfc3339() -> String {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let millis = since_epoch.subsec_millis();
+    Timestamp::new(since_epoch.as_secs() as i64, millis * 1_000_000)
+        .map(|time| time.to_string())
+        .unwrap_or_default()
+}
+
+/// `/hubs/stream`: a live vote ticker streamed to the page, and words uploaded to shout back.
+pub fn stream(state: AppState) -> Hub<AppState> {
+    /// `count` ticks, one every `interval_ms` (the first at once), each with the live vote counts.
+    async fn ticker(
+        context: Context,
+        count: i64,
+        interval_ms: i64,
+    ) -> Result<impl Stream<Item = Result<Tick, HubError>> + Send + 'static, HubError> {
+        if !TICKS.contains(&count) {
+            return Err(HubError::new(format!(
+                "count must be between {} and {}, got {count}.",
+                TICKS.start(),
+                TICKS.end()
+            )));
+        }
+        if !TICK_INTERVAL_MS.contains(&interval_ms) {
+            return Err(HubError::new(format!(
+                "intervalMs must be between {} and {}, got {interval_ms}.",
+                TICK_INTERVAL_MS.start(),
+                TICK_INTERVAL_MS.end()
+            )));
+        }
+        let mut interval = tokio::time::interval(Duration::from_millis(interval_ms as u64));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let cancelled = context.cancellation_token().clone();
+        let state = context.state().clone();
+        let ticks = stream::unfold((1, interval), move |(seq, mut interval)| {
+            // Each step owns what it needs, so the stream is `'static`.
+            let (state, cancelled) = (state.clone(), cancelled.clone());
+            async move {
+                if seq > count {
+                    return None;
+                }
+                // The client cancelling drops the stream; the token also ends a pending wait.
+                tokio::select! {
+                    _ = cancelled.cancelled() => return None,
+                    _ = interval.tick() => {}
+                }
+                let item = state
+                    .store
+                    .votes()
+                    .map_err(storage_error)
+                    .map(|votes| Tick {
+                        seq,
+                        votes,
+                        at: now_rfc3339(),
+                    });
+                Some((item, (seq + 1, interval)))
+            }
+        });
+        Ok(ticks)
+    }
+    /// The uploaded words upper-cased and joined by single spaces.
+    async fn shout(
+        _context: Context,
+        mut upload: UploadStream<String>,
+    ) -> Result<String, HubError> {
+        let mut words = Vec::new();
+        let mut bytes = 0;
+        while let Some(word) = upload.next().await {
+            let word = word?;
+            bytes += word.len();
+            if words.len() == SHOUT_MAX_WORDS {
+                return Err(HubError::new(format!(
+                    "Shout takes at most {SHOUT_MAX_WORDS} words."
+                )));
+            }
+            if bytes > SHOUT_MAX_BYTES {
+                return Err(HubError::new(format!(
+                    "Shout takes at most {SHOUT_MAX_BYTES} bytes of text."
+                )));
+            }
+            words.push(word.to_uppercase());
+        }
+        Ok(words.join(" "))
+    }
+    Hub::builder(state)
+        .with_messagepack()
+        .stream_method("Ticker", ticker)
+        .method("Shout", shout)
         .build()
 }

@@ -60,13 +60,14 @@ impl Deref for Web {
 }
 
 /// Hub paths as the learning app spells them; they and the REST paths match in any casing.
-const HUB_PATHS: [&str; 6] = [
+const HUB_PATHS: [&str; 7] = [
     "/hubs/userCount",
     "/hubs/deathlyhallows",
     "/hubs/houses",
     "/hubs/basicChat",
     "/hubs/order",
     "/hubs/chat",
+    "/hubs/stream",
 ];
 const REST_PATHS: [&str; 12] = [
     "/account/register",
@@ -154,7 +155,8 @@ fn app(store: Store) -> Result<axum::Router, rusqlite::Error> {
         .map_hub(HUB_PATHS[2], hubs::houses(state.clone()))
         .map_hub(HUB_PATHS[3], hubs::basic_chat(state.clone()))
         .map_hub(HUB_PATHS[4], order)
-        .map_hub(HUB_PATHS[5], hubs::chat(state))
+        .map_hub(HUB_PATHS[5], hubs::chat(state.clone()))
+        .map_hub(HUB_PATHS[6], hubs::stream(state))
         .merge(rest)
         .nest_service("/lib/signalr", ServeDir::new(bundle))
         .fallback_service(ServeDir::new(assets.join("wwwroot")))

@@ -192,6 +192,7 @@ window.Showcase = (() => {
     ["/basic-chat.html", "Basic chat"],
     ["/orders.html", "Orders"],
     ["/chat.html", "Chat"],
+    ["/stream.html", "Streaming"],
   ];
 
   /** Fills the header's navigation, so the page list lives in one place. */
