@@ -74,7 +74,9 @@ export async function startInterop() {
 async function terminate(child, graceMs = 10_000) {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((done) => child.once("exit", done));
-  const within = (ms) => Promise.race([exited.then(() => true), new Promise((done) => setTimeout(done, ms, false))]);
+  // The timer is unref'd so that a server that exited in time does not keep Node alive.
+  const within = (ms) =>
+    Promise.race([exited.then(() => true), new Promise((done) => setTimeout(done, ms, false).unref())]);
   child.kill("SIGTERM");
   if (await within(graceMs)) return;
   child.kill("SIGKILL");
