@@ -17,7 +17,6 @@ import assert from "node:assert/strict";
 import { ORDERING_COUNT, ORDERING_WAIT_MS, expectNumbersInOrder, expectRecordsInOrder } from "../lib/ordering.mjs";
 import { startInterop } from "../lib/server.mjs";
 import {
-  DEFAULT_TIMEOUT_MS,
   invoke,
   nextEvent,
   openHub,
