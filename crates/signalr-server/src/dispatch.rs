@@ -238,13 +238,17 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
 
     /// Opens a buffer per upload stream id, in order.
     fn open_uploads(&mut self, stream_ids: Vec<String>) -> Vec<UploadBuffer> {
+        let detailed = self.detailed();
         let capacity = self.context.hub.options.stream_buffer_capacity.max(1);
         stream_ids
             .into_iter()
             .map(|id| {
                 let (sender, receiver) = mpsc::channel(capacity);
                 self.uploads.insert(id, sender);
-                UploadBuffer(receiver)
+                UploadBuffer {
+                    items: receiver,
+                    detailed,
+                }
             })
             .collect()
     }

@@ -65,20 +65,48 @@ pub(crate) struct ConnectionInfo {
 /// running hub method.
 pub(crate) struct InvocationSlot {
     semaphore: Arc<Semaphore>,
-    permit: Mutex<Option<OwnedSemaphorePermit>>,
+    state: Mutex<SlotState>,
+}
+
+enum SlotState {
+    /// The method runs and holds this permit (released when the state changes).
+    Held { _permit: OwnedSemaphorePermit },
+    /// The method gave the permit up while it waits for a client.
+    Lent,
+    /// The invocation has finished: the slot is never taken again, even by a client result
+    /// the method left running in a task of its own.
+    Finished,
 }
 
 impl InvocationSlot {
     pub(crate) fn new(semaphore: Arc<Semaphore>, permit: OwnedSemaphorePermit) -> Self {
         InvocationSlot {
             semaphore,
-            permit: Mutex::new(Some(permit)),
+            state: Mutex::new(SlotState::Held { _permit: permit }),
         }
     }
 
     /// Gives the slot back for good (the invocation finished).
     pub(crate) fn release(&self) {
-        self.permit.lock().expect("lock").take();
+        *self.state.lock().expect("lock") = SlotState::Finished;
+    }
+
+    /// Gives the permit up while the method waits; `false` when it held none.
+    fn lend(&self) -> bool {
+        let mut state = self.state.lock().expect("lock");
+        if !matches!(*state, SlotState::Held { .. }) {
+            return false;
+        }
+        *state = SlotState::Lent;
+        true
+    }
+
+    /// Takes a permit back after a wait, unless the invocation finished meanwhile.
+    fn take_back(&self, permit: OwnedSemaphorePermit) {
+        let mut state = self.state.lock().expect("lock");
+        if matches!(*state, SlotState::Lent) {
+            *state = SlotState::Held { _permit: permit };
+        }
     }
 }
 
@@ -86,27 +114,30 @@ impl InvocationSlot {
 /// again. Dropped without `restore` (the wait was cancelled), it takes one only if one is free
 /// at once, so the method may then run beside one invocation more than the limit.
 pub(crate) struct ReleasedSlot {
-    slot: Option<Arc<CallScope>>,
+    scope: Option<Arc<CallScope>>,
 }
 
 impl ReleasedSlot {
+    fn slot(&self) -> Option<&InvocationSlot> {
+        self.scope.as_ref().and_then(|scope| scope.slot.as_ref())
+    }
+
     pub(crate) async fn restore(mut self) {
-        let Some(scope) = self.slot.take() else {
-            return;
-        };
-        let slot = scope.slot.as_ref().expect("only slots are released");
-        if let Ok(permit) = slot.semaphore.clone().acquire_owned().await {
-            *slot.permit.lock().expect("lock") = Some(permit);
+        if let Some(slot) = self.slot()
+            && let Ok(permit) = slot.semaphore.clone().acquire_owned().await
+        {
+            slot.take_back(permit);
         }
+        self.scope = None;
     }
 }
 
 impl Drop for ReleasedSlot {
     fn drop(&mut self) {
-        if let Some(slot) = self.slot.as_ref().and_then(|scope| scope.slot.as_ref())
+        if let Some(slot) = self.slot()
             && let Ok(permit) = slot.semaphore.clone().try_acquire_owned()
         {
-            *slot.permit.lock().expect("lock") = Some(permit);
+            slot.take_back(permit);
         }
     }
 }
@@ -134,12 +165,8 @@ impl CallScope {
     /// Gives up the call's slot while it waits for a client; `None` when it holds none.
     pub(crate) fn release_slot(self: &Arc<Self>) -> Option<ReleasedSlot> {
         let slot = self.slot.as_ref()?;
-        let held = slot.permit.lock().expect("lock").take();
-        held.map(|permit| {
-            drop(permit);
-            ReleasedSlot {
-                slot: Some(self.clone()),
-            }
+        slot.lend().then(|| ReleasedSlot {
+            scope: Some(self.clone()),
         })
     }
 }

@@ -74,7 +74,11 @@ pub enum ArgumentSource<'a> {
 
 /// The receiving end of one upload's buffer (not part of the stable API).
 #[doc(hidden)]
-pub struct UploadBuffer(pub(crate) mpsc::Receiver<UploadItem>);
+pub struct UploadBuffer {
+    pub(crate) items: mpsc::Receiver<UploadItem>,
+    /// Whether binding failures show their detail (detailed errors).
+    pub(crate) detailed: bool,
+}
 
 impl<T: DeserializeOwned + Send + 'static> HubArgument for T {
     const IS_UPLOAD: bool = false;
@@ -92,7 +96,7 @@ impl<T: DeserializeOwned + Send + 'static> HubArgument for UploadStream<T> {
 
     fn bind(source: ArgumentSource<'_>) -> Option<Self> {
         match source {
-            ArgumentSource::Upload(UploadBuffer(items)) => Some(UploadStream::new(items)),
+            ArgumentSource::Upload(buffer) => Some(UploadStream::new(buffer)),
             ArgumentSource::Value(_) => None,
         }
     }

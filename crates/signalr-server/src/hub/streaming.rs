@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use signalr_protocol::{Payload, PayloadFormat};
 use tokio::sync::mpsc;
 
+use super::handler::UploadBuffer;
 use crate::error::HubError;
 
 /// A stream of encoded items, as the dispatcher sends them.
@@ -105,16 +106,29 @@ pub(crate) enum UploadItem {
 pub struct UploadStream<T> {
     items: mpsc::Receiver<UploadItem>,
     ended: bool,
+    /// Whether a binding failure shows its detail.
+    detailed: bool,
     item_type: PhantomData<fn() -> T>,
 }
 
 impl<T> UploadStream<T> {
-    pub(crate) fn new(items: mpsc::Receiver<UploadItem>) -> Self {
+    pub(crate) fn new(buffer: UploadBuffer) -> Self {
         UploadStream {
-            items,
+            items: buffer.items,
             ended: false,
+            detailed: buffer.detailed,
             item_type: PhantomData,
         }
+    }
+}
+
+/// The error of an upload item that does not decode: a hub error, so its text reaches the
+/// client as the reference's does, with the decoder's detail when errors are detailed.
+fn bind_failure(detail: &dyn fmt::Display, detailed: bool) -> HubError {
+    const TEXT: &str = "Failed to bind Stream message.";
+    match detailed {
+        true => HubError::new(format!("{TEXT} InvalidDataException: {detail}")),
+        false => HubError::new(TEXT),
     }
 }
 
@@ -137,12 +151,12 @@ impl<T: DeserializeOwned> Stream for UploadStream<T> {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(None) => None,
             Poll::Ready(Some(UploadItem::Item(payload))) => {
-                Some(payload.decode::<T>().map_err(|error| {
-                    HubError::typed(
-                        "InvalidDataException",
-                        format!("Failed to bind Stream message. {error}"),
-                    )
-                }))
+                let detailed = self.detailed;
+                Some(
+                    payload
+                        .decode::<T>()
+                        .map_err(|error| bind_failure(&error, detailed)),
+                )
             }
             Poll::Ready(Some(UploadItem::Failed(error))) => Some(Err(error)),
         };
