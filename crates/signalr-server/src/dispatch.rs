@@ -32,8 +32,8 @@ use crate::connection::{CloseReason, ConnectionParts, FrameTooLarge, Inbound, si
 use crate::error::HubError;
 use crate::hub::context::{CallScope, InvocationSlot};
 use crate::hub::{
-    CallContext, CallInput, HubCallError, HubShared, ItemStreamOutput, MethodCall, MethodEntry,
-    UploadBuffer, UploadItem,
+    BoxFuture, CallContext, CallInput, ErasedMethod, HubCallError, HubShared, ItemStreamOutput,
+    MethodCall, MethodEntry, UploadBuffer, UploadItem,
 };
 
 /// What the client gets when an upload was still open as the connection closed.
@@ -271,7 +271,7 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
                 }
                 MethodCall::Streaming(_) => Err(format!(
                     "The client attempted to invoke the streaming '{target}' method with a \
-                 non-streaming invocation."
+                     non-streaming invocation."
                 )),
             });
         let checked =
@@ -309,20 +309,13 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
         });
         let protocol = self.protocol.clone();
         let detailed = self.detailed();
-        let started = std::panic::catch_unwind(AssertUnwindSafe(|| call(context.clone(), input)));
+        let call = start_call(call, context.clone(), input);
         tokio::spawn(
             async move {
-                let result = match started {
-                    Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
-                    Err(panic) => Err(panic),
-                };
-                let outcome = match result {
-                    Ok(Ok(None)) => CompletionOutcome::Void,
-                    Ok(Ok(Some(value))) => CompletionOutcome::Result(value),
-                    Ok(Err(error)) => {
-                        CompletionOutcome::Error(call_failed(&target, error, detailed))
-                    }
-                    Err(panic) => CompletionOutcome::Error(panicked(&target, &*panic, detailed)),
+                let outcome = match finish_call(call, &target, detailed).await {
+                    Ok(None) => CompletionOutcome::Void,
+                    Ok(Some(value)) => CompletionOutcome::Result(value),
+                    Err(text) => CompletionOutcome::Error(text),
                 };
                 if let Some(id) = invocation_id {
                     write_completion(&context, &*protocol, id, outcome).await;
@@ -354,7 +347,7 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
                 }
                 MethodCall::Plain(_) => Err(format!(
                     "The client attempted to invoke the non-streaming '{target}' method with a \
-                 streaming invocation."
+                     streaming invocation."
                 )),
             });
         let checked = checked.and_then(|call| {
@@ -393,21 +386,14 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
         let protocol = self.protocol.clone();
         let streams = self.streams.clone();
         let detailed = self.detailed();
-        let started = std::panic::catch_unwind(AssertUnwindSafe(|| call(context.clone(), input)));
+        let call = start_call(call, context.clone(), input);
         tokio::spawn(
             async move {
-                let result = match started {
-                    Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
-                    Err(panic) => Err(panic),
-                };
-                let outcome = match result {
-                    Ok(Ok(ItemStreamOutput(items))) => {
+                let outcome = match finish_call(call, &target, detailed).await {
+                    Ok(ItemStreamOutput(items)) => {
                         send_items(&context, &*protocol, &id, items, &cancellation).await
                     }
-                    Ok(Err(error)) => {
-                        CompletionOutcome::Error(call_failed(&target, error, detailed))
-                    }
-                    Err(panic) => CompletionOutcome::Error(panicked(&target, &*panic, detailed)),
+                    Err(text) => CompletionOutcome::Error(text),
                 };
                 streams.lock().expect("lock").remove(&id);
                 write_completion(&context, &*protocol, id, outcome).await;
@@ -453,6 +439,31 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
             tracing::debug!(%invocation_id, "a completion nobody waits for was ignored");
         }
         None
+    }
+}
+
+/// A call begun: binding ran and the method's future exists, or it panicked on the way.
+type StartedCall<T> = std::thread::Result<BoxFuture<Result<T, HubCallError>>>;
+
+/// Binds the arguments and creates the method's future, catching a panic on the way.
+fn start_call<S, T>(
+    call: &ErasedMethod<S, T>,
+    context: CallContext<S>,
+    input: CallInput,
+) -> StartedCall<T> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| call(context, input)))
+}
+
+/// Runs a started call to its end; the Completion error when it failed or panicked.
+async fn finish_call<T>(call: StartedCall<T>, target: &str, detailed: bool) -> Result<T, String> {
+    let result = match call {
+        Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+        Err(panic) => Err(panic),
+    };
+    match result {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(call_failed(target, error, detailed)),
+        Err(panic) => Err(panicked(target, &*panic, detailed)),
     }
 }
 

@@ -36,7 +36,8 @@ use crate::error::HubError;
 use crate::lifetime::{HubLifetimeManager, InMemoryLifetimeManager};
 use crate::options::HubOptions;
 use crate::user::{DefaultUserIdProvider, UserIdProvider};
-use handler::{ErasedMethod, erase, erase_stream};
+pub(crate) use handler::ErasedMethod;
+use handler::{erase, erase_stream};
 
 /// A hook run when a connection opens or closes.
 type Hook<S> = Box<dyn Fn(CallContext<S>) -> BoxFuture<Result<(), HubError>> + Send + Sync>;
