@@ -1,7 +1,7 @@
 //! Cross-origin access for browser clients served from another origin.
 //!
 //! Same-origin is the default: without a CORS layer browsers refuse cross-origin responses.
-//! [`cors`] makes the policy SignalR's clients need: credentials (cookies) allowed, the
+//! [`cors`](fn@cors) makes the policy SignalR's clients need: credentials (cookies) allowed, the
 //! request's origin echoed when it is allowed (never `*` together with credentials), and the
 //! headers the clients send (`X-Requested-With`, `X-SignalR-User-Agent`, `Authorization`).
 //! Put the layer outermost, so that preflight requests are answered before any

@@ -12,7 +12,7 @@
 //! - outside hubs (an HTTP handler, a timer), use a [`HubContext`] from [`Hub::context`];
 //! - authenticate in ordinary axum middleware by inserting a [`HubUser`] into request
 //!   extensions, or with [`BearerAuthLayer`] for bearer tokens;
-//! - allow browsers on other origins with [`cors`];
+//! - allow browsers on other origins with [`cors`](fn@cors);
 //! - stream to clients with [`HubBuilder::stream_method`], receive their uploads as
 //!   [`UploadStream`] parameters, and watch [`CallContext::cancellation_token`];
 //! - call a method on one client and await its answer with [`SingleClientProxy::invoke`]
@@ -68,7 +68,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `messagepack` | yes | the MessagePack hub protocol |
-//! | `spec-suite` | no | [`lifetime::spec`], the suite every lifetime manager must pass |
+//! | `spec-suite` | no | `lifetime::spec`, the suite every lifetime manager must pass |
 #![warn(missing_docs)]
 
 pub mod auth;
@@ -97,4 +97,6 @@ pub use raw::{ConnectionClosed, ConnectionHandler, RawConnection};
 pub use router::{CaseInsensitivePaths, CaseInsensitivePathsService, HubRouterExt};
 pub use signalr_protocol as protocol;
 pub use signalr_protocol::negotiate::TransportType;
+/// The token [`CallContext::cancellation_token`] returns.
+pub use tokio_util::sync::CancellationToken;
 pub use user::{DefaultUserIdProvider, HubUser, UserIdProvider};

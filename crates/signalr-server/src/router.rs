@@ -1,4 +1,4 @@
-//! Mounting hubs on an axum [`Router`], and matching paths case-insensitively as ASP.NET does.
+//! Mounting hubs on an axum [`Router`](axum::Router), and matching paths case-insensitively as ASP.NET does.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -15,7 +15,7 @@ use crate::options::HubOptions;
 use crate::raw::{ConnectionHandler, RawEndpoint};
 
 /// Adds [`map_hub`](HubRouterExt::map_hub) and
-/// [`map_connection`](HubRouterExt::map_connection) to axum's [`Router`].
+/// [`map_connection`](HubRouterExt::map_connection) to axum's [`Router`](axum::Router).
 pub trait HubRouterExt {
     /// Serves `hub` at `path`: `POST {path}/negotiate` and the transports at `path`.
     #[must_use]

@@ -115,6 +115,13 @@ pub struct CallInput {
 /// [`UploadStream`]s), and `R:` [`IntoHubResult`].
 ///
 /// `Args` only tells the implementations apart; users never name it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a hub method of a hub with state `{S}`",
+    note = "a hub method is an `async fn(CallContext<S>, ...)` with up to eight arguments that \
+            resolves to `Result<T, E>` (T: Serialize) or `()`",
+    note = "a method that resolves to `Result<impl Stream, E>` is registered with \
+            `stream_method`, not `method`"
+)]
 pub trait HubMethod<S, Args>: Clone + Send + Sync + 'static {
     /// How many arguments the method takes from the invocation's arguments.
     const ARITY: usize;
@@ -133,6 +140,13 @@ pub trait HubMethod<S, Args>: Clone + Send + Sync + 'static {
 /// [`IntoHubStream`]: the method resolves to a stream whose items the client receives one by one.
 ///
 /// `Args` and `Marker` only tell the implementations apart; users never name them.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a streaming hub method of a hub with state `{S}`",
+    note = "a streaming hub method is an `async fn(CallContext<S>, ...)` that resolves to \
+            `Result<impl Stream<Item = T>, E>` (T: Serialize, or Result<T, E2>)",
+    note = "a method that resolves to a single value is registered with `method`, not \
+            `stream_method`"
+)]
 pub trait HubStreamMethod<S, Args, Marker>: Clone + Send + Sync + 'static {
     /// How many arguments the method takes from the invocation's arguments.
     const ARITY: usize;

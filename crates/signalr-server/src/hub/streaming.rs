@@ -20,12 +20,14 @@ use crate::error::HubError;
 pub(crate) type ItemStream = BoxStream<'static, Result<Payload, HubError>>;
 
 /// The value a streaming hub method's future resolves to: `Result<St, E>` where `St` is a
-/// [`Stream`] of serializable items, or of `Result<item, E2>` when producing an item can fail.
+/// [`Stream`](futures_util::Stream) of serializable items, or of `Result<item, E2>` when producing an item can fail.
 ///
 /// An `Err` from the method itself fails the invocation before any item (`An unexpected error
 /// occurred invoking '<method>' on the server.`); an `Err` item ends the stream with `An error
 /// occurred on the server while streaming results.`. The `Marker` parameter only tells the two
-/// kinds of items apart; users never name it.
+/// kinds of items apart. The compiler picks it, except for items of type `Result<T, E>` whose
+/// `E` is itself serializable: such a stream fits both kinds, so map its items to
+/// `Result<T, HubError>` first.
 pub trait IntoHubStream<Marker>: Send + 'static {
     /// Turns the value into a stream of items encoded in the connection's format.
     ///
@@ -38,12 +40,10 @@ pub trait IntoHubStream<Marker>: Send + 'static {
 #[doc(hidden)]
 pub struct ItemStreamOutput(pub(crate) ItemStream);
 
-/// Marks streams whose items are plain values.
-#[doc(hidden)]
+/// The [`IntoHubStream`] marker of streams whose items are plain values.
 pub enum PlainItems {}
 
-/// Marks streams whose items are `Result`s.
-#[doc(hidden)]
+/// The [`IntoHubStream`] marker of streams whose items are `Result`s.
 pub enum FallibleItems {}
 
 fn encode_item<T: Serialize>(format: PayloadFormat, item: &T) -> Result<Payload, HubError> {

@@ -9,7 +9,7 @@
 //! A message is encoded once per protocol before it reaches the manager
 //! ([`SerializedMessage`]); the manager only picks the bytes for each recipient's protocol and
 //! queues them. [`InMemoryLifetimeManager`] serves one process; a backplane implements the same
-//! trait and must pass the same [`spec`] suite.
+//! trait and must pass the same `spec` suite (feature `spec-suite`).
 
 mod client_results;
 mod memory;
