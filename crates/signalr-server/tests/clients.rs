@@ -332,3 +332,34 @@ async fn closed_connections_leave_their_groups_and_users() {
         "{\"type\":1,\"target\":\"Marker\",\"arguments\":[]}"
     );
 }
+
+/// A loop sending to a connection that is gone completes each send at once; it must still let
+/// other tasks of its thread run, or a hub method looping after its caller left would hold a
+/// worker thread for good.
+#[tokio::test(flavor = "current_thread")]
+async fn sends_to_absent_clients_let_other_tasks_run() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let hub = Hub::builder(()).build();
+    let clients = hub.context().clients();
+    let turns = Arc::new(AtomicUsize::new(0));
+    let other = tokio::spawn({
+        let turns = turns.clone();
+        async move {
+            loop {
+                turns.fetch_add(1, Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    for _ in 0..10_000 {
+        clients.client("gone").send("Number", (1,)).await.unwrap();
+    }
+    // On this one thread the other task runs only when the loop yields.
+    assert!(
+        turns.load(Ordering::Relaxed) > 0,
+        "the send loop never yielded"
+    );
+    other.abort();
+}

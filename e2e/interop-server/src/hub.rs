@@ -153,9 +153,13 @@ fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
         })
 }
 
+/// Sends `Number(i)` for `i` in `0..count`, stopping early when the caller leaves.
 async fn send_numbers(context: Context, count: i64) -> Result<i64, HubError> {
     let caller = context.clients().caller();
     for number in 0..count {
+        if context.cancellation_token().is_cancelled() {
+            return Err(HubError::new("The caller left."));
+        }
         caller.send("Number", (number,)).await?;
     }
     Ok(count)

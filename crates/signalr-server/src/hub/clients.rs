@@ -81,6 +81,9 @@ impl ClientProxy {
     /// # Errors
     /// Arguments that do not serialize to an array, an empty group name, or a backplane failure.
     pub async fn send<A: Serialize>(&self, target: &str, arguments: A) -> Result<(), SendError> {
+        // A send to connections that are gone completes without waiting on anything; this
+        // keeps a loop of such sends from holding its worker thread forever.
+        tokio::task::consume_budget().await;
         let message = self.sender.encode(target, &arguments)?;
         self.sender.lifetime.send(&self.audience, &message).await
     }
