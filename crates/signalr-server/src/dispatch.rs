@@ -12,8 +12,8 @@
 //! - a method awaiting a client result gives its slot up while it waits, so the read loop can
 //!   take the client's answer.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,6 +36,9 @@ use crate::hub::{
     MethodCall, MethodEntry, UploadBuffer, UploadItem,
 };
 
+/// The most receive-buffer room an idle connection keeps, in bytes.
+const KEPT_BUFFER_CAPACITY: usize = 64 * 1024;
+
 /// What the client gets when an upload was still open as the connection closed.
 const CONNECTION_CLOSED: &str = "The underlying connection was closed.";
 
@@ -48,8 +51,8 @@ pub(crate) struct Dispatcher<S> {
     slots: Arc<Semaphore>,
     /// Set once the client has pinged: from then on the client timeout applies.
     client_pinged: bool,
-    /// Running server-to-client streams by invocation id, to cancel them.
-    streams: Arc<Mutex<HashMap<String, CancellationToken>>>,
+    /// Running server-to-client streams, to cancel them.
+    streams: RunningStreams,
     /// The buffers of open client uploads by stream id.
     uploads: HashMap<String, mpsc::Sender<UploadItem>>,
     /// Cancelled when the connection is aborted: the read loop stops waiting.
@@ -75,7 +78,7 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
             protocol,
             slots: Arc::new(Semaphore::new(limit)),
             client_pinged: false,
-            streams: Arc::default(),
+            streams: RunningStreams::default(),
             uploads: HashMap::new(),
             aborted,
             ended,
@@ -95,6 +98,10 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
                 .await
             {
                 return reason;
+            }
+            if buffer.is_empty() && buffer.capacity() > KEPT_BUFFER_CAPACITY {
+                // A large batch was read; an idle connection should not keep its room.
+                *buffer = BytesMut::new();
             }
             let timeout = self
                 .client_pinged
@@ -165,9 +172,8 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
             HubMessage::StreamItem(item) => return self.upload_item(item).await,
             HubMessage::Completion(completion) => return self.completion(completion).await,
             HubMessage::CancelInvocation(CancelInvocation { invocation_id, .. }) => {
-                match self.streams.lock().expect("lock").get(&invocation_id) {
-                    Some(stream) => stream.cancel(),
-                    None => tracing::trace!(%invocation_id, "cancel for no running stream"),
+                if !self.streams.cancel(&invocation_id) {
+                    tracing::trace!(%invocation_id, "cancel for no running stream");
                 }
             }
             HubMessage::Ping => self.client_pinged = true,
@@ -212,23 +218,38 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
         Ok(())
     }
 
-    /// Checks that the connection may open `opening` more streams.
-    fn admit_streams(&mut self, target: &str, opening: usize) -> Result<(), String> {
+    /// Checks that the connection may open these uploads (and a server-to-client stream when
+    /// `streaming`): upload ids must be new, and the open streams stay within the limit.
+    fn admit_streams(
+        &mut self,
+        target: &str,
+        stream_ids: &[String],
+        streaming: bool,
+    ) -> Result<(), String> {
+        let opening = stream_ids.len() + usize::from(streaming);
         if opening == 0 {
             return Ok(());
         }
-        let limit = self.context.hub.options.maximum_streams_per_client;
         // Uploads whose method has ended are closed; they no longer count.
         self.uploads.retain(|_, upload| !upload.is_closed());
-        let open = self.uploads.len() + self.streams.lock().expect("lock").len();
-        if open + opening <= limit {
-            return Ok(());
-        }
-        tracing::debug!(open, opening, limit, "too many streams");
-        let error = HubError::new(format!(
-            "The connection has {open} open stream(s) and may have at most {limit} \
-             (HubOptions::maximum_streams_per_client)."
-        ));
+        let mut seen = HashSet::new();
+        let error = if let Some(id) = stream_ids
+            .iter()
+            .find(|id| self.uploads.contains_key(*id) || !seen.insert(*id))
+        {
+            HubError::new(format!("Stream ID '{id}' is already in use."))
+        } else {
+            let limit = self.context.hub.options.maximum_streams_per_client;
+            let open = self.uploads.len() + self.streams.len();
+            if open + opening <= limit {
+                return Ok(());
+            }
+            tracing::debug!(open, opening, limit, "too many streams");
+            HubError::new(format!(
+                "The connection has {open} open stream(s) and may have at most {limit} \
+                 (HubOptions::maximum_streams_per_client)."
+            ))
+        };
         Err(error.describe(&unexpected(target), self.detailed()))
     }
 
@@ -274,8 +295,10 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
                      non-streaming invocation."
                 )),
             });
-        let checked =
-            checked.and_then(|call| self.admit_streams(&target, stream_ids.len()).map(|()| call));
+        let checked = checked.and_then(|call| {
+            self.admit_streams(&target, &stream_ids, false)
+                .map(|()| call)
+        });
         let call = match checked {
             Ok(call) => call,
             Err(text) => {
@@ -351,7 +374,7 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
                 )),
             });
         let checked = checked.and_then(|call| {
-            self.admit_streams(&target, 1 + stream_ids.len())
+            self.admit_streams(&target, &stream_ids, true)
                 .map(|()| call)
         });
         let call = match checked {
@@ -362,18 +385,11 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
             }
         };
         let cancellation = self.ended.child_token();
-        let registered = match self.streams.lock().expect("lock").entry(id.clone()) {
-            Entry::Occupied(_) => false,
-            Entry::Vacant(entry) => {
-                entry.insert(cancellation.clone());
-                true
-            }
-        };
-        if !registered {
+        let Some(registration) = self.streams.start(&id, cancellation.clone()) else {
             let text = format!("Invocation ID '{id}' is already in use.");
             let outcome = CompletionOutcome::Error(text);
             return write_completion(&self.context, &*self.protocol, id, outcome).await;
-        }
+        };
 
         let input = CallInput {
             arguments,
@@ -395,7 +411,7 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
                     }
                     Err(text) => CompletionOutcome::Error(text),
                 };
-                streams.lock().expect("lock").remove(&id);
+                streams.finish(registration);
                 write_completion(&context, &*protocol, id, outcome).await;
             }
             .instrument(span),
@@ -439,6 +455,66 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
             tracing::debug!(%invocation_id, "a completion nobody waits for was ignored");
         }
         None
+    }
+}
+
+/// The server-to-client streams of one connection that have not ended, shared with their
+/// tasks. A cancelled stream leaves at once, so it no longer counts against the limit while its
+/// task winds down.
+#[derive(Clone, Default)]
+struct RunningStreams(Arc<Mutex<StreamTable>>);
+
+#[derive(Default)]
+struct StreamTable {
+    /// Tells apart two streams that used the same id one after the other.
+    next_serial: u64,
+    by_id: HashMap<String, (u64, CancellationToken)>,
+}
+
+/// One stream's place in [`RunningStreams`].
+struct StreamRegistration {
+    id: String,
+    serial: u64,
+}
+
+impl RunningStreams {
+    /// Registers a stream; `None` when a running stream has this id.
+    fn start(&self, id: &str, cancellation: CancellationToken) -> Option<StreamRegistration> {
+        let mut table = self.0.lock().expect("lock");
+        let serial = table.next_serial;
+        match table.by_id.entry(id.to_owned()) {
+            Entry::Occupied(_) => return None,
+            Entry::Vacant(entry) => entry.insert((serial, cancellation)),
+        };
+        table.next_serial += 1;
+        Some(StreamRegistration {
+            id: id.to_owned(),
+            serial,
+        })
+    }
+
+    /// Cancels the stream with this id; `false` when none runs.
+    fn cancel(&self, id: &str) -> bool {
+        let removed = self.0.lock().expect("lock").by_id.remove(id);
+        removed
+            .map(|(_, cancellation)| cancellation.cancel())
+            .is_some()
+    }
+
+    /// Forgets a stream that ended (unless it was cancelled and its id taken again).
+    fn finish(&self, registration: StreamRegistration) {
+        let mut table = self.0.lock().expect("lock");
+        if table
+            .by_id
+            .get(&registration.id)
+            .is_some_and(|(serial, _)| *serial == registration.serial)
+        {
+            table.by_id.remove(&registration.id);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().expect("lock").by_id.len()
     }
 }
 

@@ -1166,3 +1166,86 @@ async fn a_thousand_concurrent_streams_on_a_hundred_connections() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Stream ids and the per-connection stream limit
+
+#[tokio::test]
+async fn a_cancelled_stream_leaves_room_for_a_new_one_at_once() {
+    let mut server = Server::start(HubOptions {
+        maximum_streams_per_client: 1,
+        ..Default::default()
+    })
+    .await;
+    let mut client = server.client().await;
+    client
+        .send_records(&[&stream_invocation("a", "Ticker", "[]")])
+        .await;
+    assert_eq!(next_tick(&mut client, "a").await, 0);
+    // The cancel and the next stream in one frame: the cancelled stream no longer counts,
+    // even while its task may still be winding down.
+    client
+        .send_records(&[&cancel("a"), &stream_invocation("b", "Count", "[2]")])
+        .await;
+    let mut of_b = Vec::new();
+    let mut a_done = false;
+    while !(a_done && of_b.last() == Some(&done("b"))) {
+        let record = client.recv().await;
+        if record == done("a") {
+            a_done = true;
+        } else if !record.contains("\"invocationId\":\"a\"") {
+            of_b.push(record);
+        }
+    }
+    assert_eq!(of_b, [item("b", "0"), item("b", "1"), done("b")]);
+    ticker_cancelled(&mut server).await;
+}
+
+#[tokio::test]
+async fn an_upload_id_in_use_is_refused() {
+    let server = Server::plain().await;
+    let mut client = server.client().await;
+    let in_use = |id: &str, target: &str| {
+        format!(
+            "An unexpected error occurred invoking '{target}' on the server. HubException: \
+             Stream ID '{id}' is already in use."
+        )
+    };
+    client
+        .send_records(&[
+            &invocation_with_uploads("1", "Concat", "[]", "[\"u\"]"),
+            &invocation_with_uploads("2", "Concat", "[]", "[\"u\"]"),
+        ])
+        .await;
+    assert_eq!(
+        client.recv().await,
+        error_completion("2", &in_use("u", "Concat"))
+    );
+    // The first call keeps its upload whole.
+    client
+        .send_records(&[&item("u", "\"x\""), &item("u", "\"y\""), &done("u")])
+        .await;
+    assert_eq!(client.recv().await, result("1", "\"x,y\""));
+
+    // The same id twice in one invocation.
+    client
+        .send_records(&[&invocation_with_uploads(
+            "3",
+            "Combine",
+            "[\"p\"]",
+            "[\"v\",\"v\"]",
+        )])
+        .await;
+    assert_eq!(
+        client.recv().await,
+        error_completion("3", &in_use("v", "Combine"))
+    );
+    // Once the first upload has ended, its id may be used again.
+    client
+        .send_records(&[&invocation_with_uploads("4", "Concat", "[]", "[\"u\"]")])
+        .await;
+    client
+        .send_records(&[&item("u", "\"again\""), &done("u")])
+        .await;
+    assert_eq!(client.recv().await, result("4", "\"again\""));
+}
