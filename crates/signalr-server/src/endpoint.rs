@@ -230,12 +230,14 @@ fn user_of(request: &Request) -> Option<HubUser> {
     request.extensions().get::<HubUser>().cloned()
 }
 
-/// The most one WebSocket frame or POST body may hold: a batch of messages may be much larger
-/// than one message, so this only bounds what one piece can make the server buffer.
+/// The most one WebSocket frame or POST body may hold: clients batch messages, so a piece may
+/// be much larger than one message; this bounds what one piece can make the server buffer
+/// (and what the WebSocket reader's buffer may keep afterwards): 64 messages of the largest
+/// size, at least 1 MiB (2 MiB with the default 32 KiB limit).
 pub(crate) fn receive_limit(options: &HubOptions) -> usize {
     options
         .maximum_receive_message_size
-        .map_or(64 << 20, |limit| (limit * 64).max(16 << 20))
+        .map_or(64 << 20, |limit| limit.saturating_mul(64).max(1 << 20))
 }
 
 /// `POST <path>/negotiate`.
