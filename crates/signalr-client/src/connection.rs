@@ -1,0 +1,822 @@
+//! One hub connection: the builder, the session a `start` opens, and the calls on it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::future::BoxFuture;
+use futures_util::{SinkExt, Stream, StreamExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use signalr_protocol::json::JsonHubProtocol;
+use signalr_protocol::{
+    CancelInvocation, Completion, CompletionOutcome, Headers, HubMessage, HubProtocol, Invocation,
+    Parsed, Payload, RECORD_SEPARATOR, StreamInvocation, TransferFormat,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ClientError;
+use crate::negotiate::negotiate;
+
+/// Produces the bearer token for negotiate and connect.
+type TokenProvider = Arc<dyn Fn() -> BoxFuture<'static, Option<String>> + Send + Sync>;
+/// A handler of a client method; it gets the invocation's arguments.
+type Handler = Arc<dyn Fn(Payload) -> BoxFuture<'static, ()> + Send + Sync>;
+/// A handler that answers a client-result invocation: the value, or an error text.
+type Answerer = Arc<dyn Fn(Payload) -> BoxFuture<'static, Result<Payload, String>> + Send + Sync>;
+
+/// What a StreamItem or Completion is for.
+enum Pending {
+    Invocation(oneshot::Sender<Result<CompletionOutcome, ClientError>>),
+    Stream(mpsc::Sender<Result<Payload, ClientError>>),
+}
+
+/// Settings fixed when the connection is built.
+struct Config {
+    url: String,
+    protocol: Arc<dyn HubProtocol>,
+    headers: reqwest::header::HeaderMap,
+    access_token: Option<TokenProvider>,
+    skip_negotiation: bool,
+    keep_alive_interval: Duration,
+    server_timeout: Duration,
+}
+
+/// Builds a [`HubConnection`].
+pub struct HubConnectionBuilder {
+    config: Config,
+    header_error: Option<String>,
+}
+
+impl HubConnectionBuilder {
+    /// A connection to the hub at `url` (`http://` or `ws://`), with the JSON protocol, over
+    /// WebSockets.
+    pub fn new(url: impl Into<String>) -> Self {
+        HubConnectionBuilder {
+            config: Config {
+                url: url.into(),
+                protocol: Arc::new(JsonHubProtocol),
+                headers: reqwest::header::HeaderMap::new(),
+                access_token: None,
+                skip_negotiation: false,
+                keep_alive_interval: Duration::from_secs(15),
+                server_timeout: Duration::from_secs(30),
+            },
+            header_error: None,
+        }
+    }
+
+    /// Speaks the MessagePack hub protocol instead of JSON.
+    #[cfg(feature = "messagepack")]
+    pub fn with_messagepack(self) -> Self {
+        self.protocol(Arc::new(
+            signalr_protocol::messagepack::MessagePackHubProtocol,
+        ))
+    }
+
+    /// Speaks this hub protocol.
+    pub fn protocol(mut self, protocol: Arc<dyn HubProtocol>) -> Self {
+        self.config.protocol = protocol;
+        self
+    }
+
+    /// Sends this header with negotiate and the WebSocket request. An invalid name or value
+    /// makes [`HubConnection::start`] fail.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        let parsed = (
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+            reqwest::header::HeaderValue::from_str(value),
+        );
+        match parsed {
+            (Ok(name), Ok(value)) => {
+                self.config.headers.append(name, value);
+            }
+            _ => self.header_error = Some(format!("invalid header {name}")),
+        }
+        self
+    }
+
+    /// Asks `provider` for a bearer token before each connect; it is sent in the
+    /// `Authorization` header.
+    pub fn access_token<F, Fut>(mut self, provider: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<String>> + Send + 'static,
+    {
+        self.config.access_token = Some(Arc::new(move || Box::pin(provider())));
+        self
+    }
+
+    /// Connects the WebSocket directly, without negotiate (the server must allow it).
+    pub fn skip_negotiation(mut self) -> Self {
+        self.config.skip_negotiation = true;
+        self
+    }
+
+    /// Sends a Ping after this long without sending anything. Default 15 s.
+    pub fn keep_alive_interval(mut self, interval: Duration) -> Self {
+        self.config.keep_alive_interval = interval;
+        self
+    }
+
+    /// Closes the connection when nothing arrives for this long. Default 30 s (twice the
+    /// server's default keep-alive).
+    pub fn server_timeout(mut self, timeout: Duration) -> Self {
+        self.config.server_timeout = timeout;
+        self
+    }
+
+    /// The connection, not yet started: register handlers, then [`HubConnection::start`].
+    pub fn build(self) -> HubConnection {
+        HubConnection {
+            shared: Arc::new(Shared {
+                config: self.config,
+                header_error: self.header_error,
+                handlers: RwLock::default(),
+                answerers: RwLock::default(),
+                session: Mutex::default(),
+            }),
+        }
+    }
+}
+
+struct Shared {
+    config: Config,
+    header_error: Option<String>,
+    /// Handlers by lower-cased method name, matched case-insensitively as the official clients do.
+    handlers: RwLock<HashMap<String, Vec<Handler>>>,
+    answerers: RwLock<HashMap<String, Answerer>>,
+    session: Mutex<Option<Arc<Session>>>,
+}
+
+/// A connection to a hub. Cloning shares it.
+#[derive(Clone)]
+pub struct HubConnection {
+    shared: Arc<Shared>,
+}
+
+/// One started connection.
+struct Session {
+    connection_id: Option<String>,
+    protocol: Arc<dyn HubProtocol>,
+    outgoing: mpsc::Sender<Bytes>,
+    pending: Mutex<HashMap<String, Pending>>,
+    next_id: AtomicU64,
+    ended: CancellationToken,
+    close_error: Mutex<Option<String>>,
+}
+
+impl Session {
+    fn closed_error(&self) -> ClientError {
+        ClientError::Closed(self.close_error.lock().expect("lock").clone())
+    }
+
+    async fn write(&self, message: &HubMessage) -> Result<(), ClientError> {
+        let bytes = self
+            .protocol
+            .to_bytes(message)
+            .map_err(|error| ClientError::Serialization(error.to_string()))?;
+        self.outgoing
+            .send(bytes)
+            .await
+            .map_err(|_| self.closed_error())
+    }
+
+    fn next_id(&self) -> String {
+        self.next_id.fetch_add(1, Ordering::Relaxed).to_string()
+    }
+
+    /// Ends the session: every waiting call fails with the close reason.
+    fn end(&self, error: Option<String>) {
+        if let Some(error) = error {
+            self.close_error.lock().expect("lock").get_or_insert(error);
+        }
+        self.ended.cancel();
+        let pending: Vec<Pending> = self
+            .pending
+            .lock()
+            .expect("lock")
+            .drain()
+            .map(|(_, pending)| pending)
+            .collect();
+        for pending in pending {
+            match pending {
+                Pending::Invocation(answer) => {
+                    let _ = answer.send(Err(self.closed_error()));
+                }
+                Pending::Stream(items) => {
+                    let _ = items.try_send(Err(self.closed_error()));
+                }
+            }
+        }
+    }
+}
+
+/// Encodes call arguments: a tuple, or `()` for none.
+fn arguments<A: Serialize>(
+    protocol: &dyn HubProtocol,
+    arguments: &A,
+) -> Result<Payload, ClientError> {
+    let format = protocol.payload_format();
+    let encode_error =
+        |error: signalr_protocol::PayloadError| ClientError::Serialization(error.to_string());
+    let mut payload = Payload::encode(format, arguments).map_err(encode_error)?;
+    if payload.is_null() {
+        payload = Payload::encode(format, &[(); 0]).map_err(encode_error)?;
+    }
+    if !payload.is_array() {
+        return Err(ClientError::Serialization(
+            "arguments must serialize to an array, for example a tuple".into(),
+        ));
+    }
+    Ok(payload)
+}
+
+fn decode<T: DeserializeOwned>(payload: &Payload) -> Result<T, ClientError> {
+    payload
+        .decode()
+        .map_err(|error| ClientError::Serialization(error.to_string()))
+}
+
+/// `ws(s)://` form of an `http(s)://` URL, with `id` added to the query.
+fn websocket_url(url: &str, id: Option<&str>) -> String {
+    let url = if let Some(rest) = url.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else if let Some(rest) = url.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else {
+        url.to_owned()
+    };
+    match id {
+        None => url,
+        Some(id) => {
+            let id: String = form_encode(id);
+            let separator = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{separator}id={id}")
+        }
+    }
+}
+
+fn form_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+impl HubConnection {
+    /// A builder for a connection to the hub at `url`.
+    pub fn builder(url: impl Into<String>) -> HubConnectionBuilder {
+        HubConnectionBuilder::new(url)
+    }
+
+    /// The public connection id negotiate gave (none when negotiation was skipped or before
+    /// the start).
+    pub fn connection_id(&self) -> Option<String> {
+        self.session()
+            .ok()
+            .and_then(|session| session.connection_id.clone())
+    }
+
+    fn session(&self) -> Result<Arc<Session>, ClientError> {
+        let session = self.shared.session.lock().expect("lock").clone();
+        match session {
+            Some(session) if !session.ended.is_cancelled() => Ok(session),
+            Some(session) => Err(session.closed_error()),
+            None => Err(ClientError::Closed(None)),
+        }
+    }
+
+    /// Negotiates, connects the WebSocket and completes the handshake.
+    ///
+    /// # Errors
+    /// Why the connection could not be made.
+    pub async fn start(&self) -> Result<(), ClientError> {
+        let config = &self.shared.config;
+        if let Some(error) = &self.shared.header_error {
+            return Err(ClientError::Transport(error.clone()));
+        }
+        let mut token = match &config.access_token {
+            Some(provider) => provider().await,
+            None => None,
+        };
+        let (url, id, connection_id) = if config.skip_negotiation {
+            (config.url.clone(), None, None)
+        } else {
+            let http = reqwest::Client::new();
+            let negotiated = negotiate(&http, &config.url, token.clone(), &config.headers).await?;
+            let format = config.protocol.transfer_format().as_str();
+            let offers_websockets = negotiated.transports.iter().any(|(name, formats)| {
+                name == "WebSockets" && formats.iter().any(|offered| offered == format)
+            });
+            if !offers_websockets {
+                return Err(ClientError::Negotiate(format!(
+                    "the server offers no WebSockets transport for the {format} format"
+                )));
+            }
+            token = negotiated.access_token.or(token);
+            (
+                negotiated.url,
+                Some(negotiated.id),
+                Some(negotiated.connection_id),
+            )
+        };
+
+        let mut request = websocket_url(&url, id.as_deref())
+            .into_client_request()
+            .map_err(|error| ClientError::Transport(error.to_string()))?;
+        for (name, value) in &config.headers {
+            request.headers_mut().append(name.clone(), value.clone());
+        }
+        if let Some(token) = &token {
+            let value = format!("Bearer {token}").parse().map_err(|_| {
+                ClientError::Transport("the access token is not a valid header".into())
+            })?;
+            request.headers_mut().insert("authorization", value);
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .map_err(|error| ClientError::Transport(error.to_string()))?;
+        let (mut sink, mut source) = socket.split();
+
+        let protocol = config.protocol.clone();
+        let handshake = signalr_protocol::handshake::HandshakeRequest {
+            protocol: protocol.name().to_owned(),
+            version: 1,
+        };
+        sink.send(Message::text(
+            String::from_utf8(handshake.to_bytes()).expect("JSON is UTF-8"),
+        ))
+        .await
+        .map_err(|error| ClientError::Transport(error.to_string()))?;
+
+        // The handshake answer is one JSON record, possibly followed by messages.
+        let mut buffer = BytesMut::new();
+        let answer = tokio::time::timeout(config.server_timeout, async {
+            loop {
+                if let Some(end) = buffer.iter().position(|&byte| byte == RECORD_SEPARATOR) {
+                    let record = buffer.split_to(end + 1);
+                    return Ok(record);
+                }
+                match source.next().await {
+                    Some(Ok(Message::Text(text))) => buffer.extend_from_slice(text.as_bytes()),
+                    Some(Ok(Message::Binary(bytes))) => buffer.extend_from_slice(&bytes),
+                    Some(Ok(Message::Close(_))) | None => {
+                        return Err(ClientError::Transport(
+                            "the server closed before the handshake".into(),
+                        ));
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => return Err(ClientError::Transport(error.to_string())),
+                }
+            }
+        })
+        .await
+        .map_err(|_| ClientError::Handshake("no handshake answer in time".into()))??;
+        #[derive(serde::Deserialize)]
+        struct HandshakeAnswer {
+            error: Option<String>,
+        }
+        let answer: HandshakeAnswer = serde_json::from_slice(&answer[..answer.len() - 1])
+            .map_err(|error| ClientError::Handshake(format!("unreadable answer: {error}")))?;
+        if let Some(error) = answer.error {
+            return Err(ClientError::Handshake(error));
+        }
+
+        let (outgoing, queued) = mpsc::channel(256);
+        let session = Arc::new(Session {
+            connection_id,
+            protocol: protocol.clone(),
+            outgoing,
+            pending: Mutex::default(),
+            next_id: AtomicU64::new(0),
+            ended: CancellationToken::new(),
+            close_error: Mutex::default(),
+        });
+        *self.shared.session.lock().expect("lock") = Some(session.clone());
+
+        let binary = protocol.transfer_format() == TransferFormat::Binary;
+        tokio::spawn(write_loop(
+            sink,
+            queued,
+            session.clone(),
+            binary,
+            config.keep_alive_interval,
+        ));
+        tokio::spawn(read_loop(
+            source,
+            buffer,
+            session,
+            self.shared.clone(),
+            config.server_timeout,
+        ));
+        Ok(())
+    }
+
+    /// Invokes a hub method and waits for its result, decoded as `T` (`()` for a void method).
+    ///
+    /// # Errors
+    /// The hub's error text ([`ClientError::Hub`]), a closed connection, or a result of
+    /// another type.
+    pub async fn invoke<T: DeserializeOwned, A: Serialize>(
+        &self,
+        method: &str,
+        args: A,
+    ) -> Result<T, ClientError> {
+        let session = self.session()?;
+        let arguments = arguments(&*session.protocol, &args)?;
+        let id = session.next_id();
+        let (answer, answered) = oneshot::channel();
+        session
+            .pending
+            .lock()
+            .expect("lock")
+            .insert(id.clone(), Pending::Invocation(answer));
+        let message = HubMessage::Invocation(Invocation {
+            headers: Headers::new(),
+            invocation_id: Some(id.clone()),
+            target: method.to_owned(),
+            arguments,
+            stream_ids: Vec::new(),
+        });
+        if let Err(error) = session.write(&message).await {
+            session.pending.lock().expect("lock").remove(&id);
+            return Err(error);
+        }
+        let outcome = answered
+            .await
+            .unwrap_or_else(|_| Err(session.closed_error()))?;
+        match outcome {
+            CompletionOutcome::Error(text) => Err(ClientError::Hub(text)),
+            CompletionOutcome::Result(value) => decode(&value),
+            CompletionOutcome::Void => T::deserialize(serde_json::Value::Null)
+                .map_err(|error| ClientError::Serialization(error.to_string())),
+        }
+    }
+
+    /// Invokes a hub method without waiting for it (no invocation id: the server answers
+    /// nothing, not even errors).
+    ///
+    /// # Errors
+    /// A closed connection or arguments that do not encode.
+    pub async fn send<A: Serialize>(&self, method: &str, args: A) -> Result<(), ClientError> {
+        let session = self.session()?;
+        let message = HubMessage::Invocation(Invocation {
+            headers: Headers::new(),
+            invocation_id: None,
+            target: method.to_owned(),
+            arguments: arguments(&*session.protocol, &args)?,
+            stream_ids: Vec::new(),
+        });
+        session.write(&message).await
+    }
+
+    /// Calls a streaming hub method; the items arrive as the returned stream's items.
+    /// Dropping the stream before it ends cancels it on the server.
+    ///
+    /// # Errors
+    /// A closed connection or arguments that do not encode; errors during the stream arrive
+    /// as its last item.
+    pub async fn stream<T: DeserializeOwned, A: Serialize>(
+        &self,
+        method: &str,
+        args: A,
+    ) -> Result<HubStream<T>, ClientError> {
+        let session = self.session()?;
+        let arguments = arguments(&*session.protocol, &args)?;
+        let id = session.next_id();
+        let (items, received) = mpsc::channel(64);
+        session
+            .pending
+            .lock()
+            .expect("lock")
+            .insert(id.clone(), Pending::Stream(items));
+        let message = HubMessage::StreamInvocation(StreamInvocation {
+            headers: Headers::new(),
+            invocation_id: id.clone(),
+            target: method.to_owned(),
+            arguments,
+            stream_ids: Vec::new(),
+        });
+        if let Err(error) = session.write(&message).await {
+            session.pending.lock().expect("lock").remove(&id);
+            return Err(error);
+        }
+        Ok(HubStream {
+            id,
+            received,
+            session,
+            ended: false,
+            item_type: std::marker::PhantomData,
+        })
+    }
+
+    /// Runs `handler` whenever the hub invokes `method` (matched case-insensitively) on this
+    /// client; its argument is the invocation's arguments decoded as `A`, a tuple such as
+    /// `(String, i32)`. Handlers run one at a time, in arrival order. Arguments that do not
+    /// decode are logged and skipped.
+    pub fn on<A, F, Fut>(&self, method: &str, handler: F)
+    where
+        A: DeserializeOwned + Send + 'static,
+        F: Fn(A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let name = method.to_owned();
+        let handler: Handler = Arc::new(move |arguments: Payload| match decode::<A>(&arguments) {
+            Ok(arguments) => Box::pin(handler(arguments)),
+            Err(error) => {
+                tracing::warn!(method = %name, %error, "arguments of a client method did not decode");
+                Box::pin(async {})
+            }
+        });
+        self.shared
+            .handlers
+            .write()
+            .expect("lock")
+            .entry(method.to_lowercase())
+            .or_default()
+            .push(handler);
+    }
+
+    /// Answers the hub's client-result invocations of `method` (matched case-insensitively):
+    /// the handler's `Ok` value is the result, its `Err` text the error the server sees.
+    /// Without such a handler, the client answers `Client didn't provide a result.` as the
+    /// official clients do. A second handler for the same method replaces the first.
+    pub fn on_invoke<A, R, F, Fut>(&self, method: &str, handler: F)
+    where
+        A: DeserializeOwned + Send + 'static,
+        R: Serialize + Send + 'static,
+        F: Fn(A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, String>> + Send + 'static,
+    {
+        let protocol = self.shared.config.protocol.clone();
+        let answerer: Answerer = Arc::new(move |arguments: Payload| {
+            let arguments = decode::<A>(&arguments);
+            let format = protocol.payload_format();
+            let future = arguments.map(&handler);
+            Box::pin(async move {
+                let value = future.map_err(|error| error.to_string())?.await?;
+                Payload::encode(format, &value).map_err(|error| error.to_string())
+            })
+        });
+        self.shared
+            .answerers
+            .write()
+            .expect("lock")
+            .insert(method.to_lowercase(), answerer);
+    }
+
+    /// Sends Close and ends the connection; waiting calls fail with [`ClientError::Closed`].
+    pub async fn stop(&self) {
+        let Ok(session) = self.session() else {
+            return;
+        };
+        let _ = session.write(&HubMessage::Close(Default::default())).await;
+        session.end(None);
+    }
+
+    /// Waits until the connection has closed; the server's error text, if it gave one.
+    pub async fn closed(&self) -> Option<String> {
+        let session = self.shared.session.lock().expect("lock").clone()?;
+        session.ended.cancelled().await;
+        session.close_error.lock().expect("lock").clone()
+    }
+}
+
+/// Writes queued messages; sends a Ping when nothing went out for the keep-alive interval.
+async fn write_loop<S>(
+    mut sink: S,
+    mut queued: mpsc::Receiver<Bytes>,
+    session: Arc<Session>,
+    binary: bool,
+    keep_alive: Duration,
+) where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    let ping = session
+        .protocol
+        .to_bytes(&HubMessage::Ping)
+        .expect("a ping always writes");
+    let frame = |bytes: Bytes| match binary {
+        true => Message::binary(bytes),
+        false => Message::text(String::from_utf8_lossy(&bytes).into_owned()),
+    };
+    loop {
+        let next = tokio::select! {
+            _ = session.ended.cancelled() => None,
+            next = tokio::time::timeout(keep_alive, queued.recv()) => Some(next),
+        };
+        let bytes = match next {
+            None | Some(Ok(None)) => break,
+            Some(Ok(Some(bytes))) => bytes,
+            Some(Err(_)) => ping.clone(),
+        };
+        if sink.send(frame(bytes)).await.is_err() {
+            session.end(Some("the connection failed while sending".into()));
+            break;
+        }
+    }
+    // Flush what `stop` queued last (its Close), then close the socket.
+    while let Ok(bytes) = queued.try_recv() {
+        let _ = sink.send(frame(bytes)).await;
+    }
+    let _ = sink.close().await;
+}
+
+/// Reads and handles the server's messages until the connection ends.
+async fn read_loop<S>(
+    mut source: S,
+    mut buffer: BytesMut,
+    session: Arc<Session>,
+    shared: Arc<Shared>,
+    server_timeout: Duration,
+) where
+    S: Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let error = 'reading: loop {
+        loop {
+            match session.protocol.parse(&buffer) {
+                Ok(Parsed::Incomplete) => break,
+                Ok(Parsed::Ignored(consumed)) => buffer.advance(consumed),
+                Ok(Parsed::Message(message, consumed)) => {
+                    buffer.advance(consumed);
+                    if let Some(end) = handle(message, &session, &shared).await {
+                        break 'reading end;
+                    }
+                }
+                Err(error) => {
+                    break 'reading Some(format!("the server sent an invalid message: {error}"));
+                }
+            }
+        }
+        let frame = tokio::select! {
+            _ = session.ended.cancelled() => break None,
+            frame = tokio::time::timeout(server_timeout, source.next()) => frame,
+        };
+        match frame {
+            Err(_) => {
+                break Some(format!(
+                    "Server timeout elapsed without receiving a message from the server ({server_timeout:?})."
+                ));
+            }
+            Ok(Some(Ok(Message::Text(text)))) => buffer.extend_from_slice(text.as_bytes()),
+            Ok(Some(Ok(Message::Binary(bytes)))) => buffer.extend_from_slice(&bytes),
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) => break None,
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(error))) => break Some(error.to_string()),
+        }
+    };
+    session.end(error);
+}
+
+/// Handles one message; `Some` when the connection ends (with the server's error, if any).
+async fn handle(
+    message: HubMessage,
+    session: &Arc<Session>,
+    shared: &Shared,
+) -> Option<Option<String>> {
+    match message {
+        HubMessage::Completion(Completion {
+            invocation_id,
+            outcome,
+            ..
+        }) => {
+            let pending = session.pending.lock().expect("lock").remove(&invocation_id);
+            match pending {
+                Some(Pending::Invocation(answer)) => {
+                    let _ = answer.send(Ok(outcome));
+                }
+                Some(Pending::Stream(items)) => {
+                    if let CompletionOutcome::Error(text) = outcome {
+                        let _ = items.send(Err(ClientError::Hub(text))).await;
+                    }
+                }
+                None => tracing::debug!(%invocation_id, "a completion for no call"),
+            }
+        }
+        HubMessage::StreamItem(item) => {
+            let items = match session
+                .pending
+                .lock()
+                .expect("lock")
+                .get(&item.invocation_id)
+            {
+                Some(Pending::Stream(items)) => Some(items.clone()),
+                _ => None,
+            };
+            if let Some(items) = items {
+                let _ = items.send(Ok(item.item)).await;
+            }
+        }
+        HubMessage::Invocation(invocation) => {
+            let name = invocation.target.to_lowercase();
+            let handlers = shared
+                .handlers
+                .read()
+                .expect("lock")
+                .get(&name)
+                .cloned()
+                .unwrap_or_default();
+            for handler in handlers {
+                handler(invocation.arguments.clone()).await;
+            }
+            if let Some(id) = invocation.invocation_id {
+                let answerer = shared.answerers.read().expect("lock").get(&name).cloned();
+                let outcome = match answerer {
+                    Some(answerer) => match answerer(invocation.arguments).await {
+                        Ok(value) => CompletionOutcome::Result(value),
+                        Err(text) => CompletionOutcome::Error(text),
+                    },
+                    None => CompletionOutcome::Error("Client didn't provide a result.".into()),
+                };
+                let completion = HubMessage::Completion(Completion {
+                    headers: Headers::new(),
+                    invocation_id: id,
+                    outcome,
+                });
+                let _ = session.write(&completion).await;
+            }
+        }
+        HubMessage::Close(close) => return Some(close.error),
+        _ => {}
+    }
+    None
+}
+
+/// The items of a streaming call ([`HubConnection::stream`]). Dropping it before the end
+/// cancels the stream on the server.
+pub struct HubStream<T> {
+    id: String,
+    received: mpsc::Receiver<Result<Payload, ClientError>>,
+    session: Arc<Session>,
+    ended: bool,
+    item_type: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> Stream for HubStream<T> {
+    type Item = Result<T, ClientError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        let item = match self.received.poll_recv(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(None) => None,
+            Poll::Ready(Some(Ok(payload))) => Some(decode(&payload)),
+            Poll::Ready(Some(Err(error))) => Some(Err(error)),
+        };
+        if !matches!(item, Some(Ok(_))) {
+            self.ended = true;
+        }
+        Poll::Ready(item)
+    }
+}
+
+impl<T> Drop for HubStream<T> {
+    fn drop(&mut self) {
+        let still_running = self
+            .session
+            .pending
+            .lock()
+            .expect("lock")
+            .remove(&self.id)
+            .is_some();
+        if still_running && !self.session.ended.is_cancelled() {
+            let cancel = HubMessage::CancelInvocation(CancelInvocation {
+                headers: Headers::new(),
+                invocation_id: self.id.clone(),
+            });
+            if let Ok(bytes) = self.session.protocol.to_bytes(&cancel) {
+                let _ = self.session.outgoing.try_send(bytes);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_urls() {
+        assert_eq!(websocket_url("http://h:1/hub", None), "ws://h:1/hub");
+        assert_eq!(
+            websocket_url("https://h/hub?a=1", Some("x y+/")),
+            "wss://h/hub?a=1&id=x%20y%2B%2F"
+        );
+    }
+}

@@ -1,0 +1,38 @@
+//! A client for ASP.NET Core SignalR hubs and for hubs served by `signalr-server`.
+//!
+//! ```no_run
+//! use futures_util::StreamExt;
+//! use signalr_client::HubConnection;
+//!
+//! # async fn run() -> Result<(), signalr_client::ClientError> {
+//! let connection = HubConnection::builder("http://127.0.0.1:5000/hubs/chat").build();
+//! connection.on("ReceiveMessage", |(user, text): (String, String)| async move {
+//!     println!("{user}: {text}");
+//! });
+//! connection.start().await?;
+//! connection.send("SendMessage", ("me", "hello")).await?;
+//! let total: i64 = connection.invoke("Add", (1, 2)).await?;
+//! let mut ticks = connection.stream::<u32, _>("Count", (10,)).await?;
+//! while let Some(tick) = ticks.next().await {
+//!     println!("{}", tick?);
+//! }
+//! connection.stop().await;
+//! # let _ = total;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! What is here: negotiate (version 1, redirects followed), WebSockets, the JSON and
+//! MessagePack hub protocols, `invoke`, `send`, `stream` (cancelled on drop), handlers
+//! (`on`), answers to client-result invocations (`on_invoke`), keep-alive pings and the server
+//! timeout. Not yet: Server-Sent Events and Long Polling, upload streams, automatic reconnect,
+//! TLS (work in progress under the project's client issue).
+#![warn(missing_docs)]
+
+mod connection;
+mod error;
+mod negotiate;
+
+pub use connection::{HubConnection, HubConnectionBuilder, HubStream};
+pub use error::ClientError;
+pub use signalr_protocol as protocol;

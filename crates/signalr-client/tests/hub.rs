@@ -1,0 +1,355 @@
+//! The client against this project's server, in process, over loopback WebSockets.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::post;
+use futures_util::{SinkExt, Stream, StreamExt, stream};
+use signalr_client::{ClientError, HubConnection, HubConnectionBuilder};
+use signalr_server::{
+    BearerAuthLayer, CallContext, Hub, HubError, HubOptions, HubRouterExt, HubUser, InvokeError,
+};
+use tokio::sync::mpsc;
+
+/// Reports from the hub to the test.
+#[derive(Clone)]
+struct Reports(mpsc::UnboundedSender<String>);
+
+type Context = CallContext<Reports>;
+
+async fn echo(_context: Context, text: String) -> Result<String, HubError> {
+    Ok(text)
+}
+
+async fn add(_context: Context, a: i64, b: i64) -> Result<i64, HubError> {
+    Ok(a + b)
+}
+
+async fn fail(_context: Context, text: String) -> Result<(), HubError> {
+    Err(HubError::new(text))
+}
+
+async fn broadcast(context: Context, text: String) -> Result<(), HubError> {
+    context.clients().all().send("Broadcast", (text, 7)).await?;
+    Ok(())
+}
+
+async fn count(
+    _context: Context,
+    to: u32,
+) -> Result<impl Stream<Item = u32> + Send + 'static, HubError> {
+    Ok(stream::iter(1..=to))
+}
+
+/// Endless, one item every 10 ms; reports when the client cancels.
+async fn ticks(context: Context) -> Result<impl Stream<Item = u64> + Send + 'static, HubError> {
+    let cancelled = context.cancellation_token().clone();
+    let reports = context.state().clone();
+    tokio::spawn(async move {
+        cancelled.cancelled().await;
+        let _ = reports.0.send("ticks cancelled".into());
+    });
+    Ok(stream::unfold(0_u64, |n| async move {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        Some((n, n + 1))
+    }))
+}
+
+/// Asks the caller `Question(text)` and returns the answer, or the client's error text.
+async fn ask(context: Context, text: String) -> Result<String, HubError> {
+    context
+        .clients()
+        .caller()
+        .invoke::<String, _>("Question", (text,))
+        .await
+        .map_err(InvokeError::into_hub_error)
+}
+
+async fn whoami(context: Context) -> Result<Option<String>, HubError> {
+    Ok(context.user_id().map(str::to_owned))
+}
+
+async fn close_me(context: Context) -> Result<(), HubError> {
+    context.abort();
+    Ok(())
+}
+
+fn hub(reports: Reports) -> signalr_server::HubBuilder<Reports> {
+    Hub::builder(reports)
+        .method("Echo", echo)
+        .method("Add", add)
+        .method("Fail", fail)
+        .method("Broadcast", broadcast)
+        .stream_method("Count", count)
+        .stream_method("Ticks", ticks)
+        .method("Ask", ask)
+        .method("WhoAmI", whoami)
+        .method("CloseMe", close_me)
+        .options(HubOptions {
+            keep_alive_interval: Duration::from_millis(200),
+            ..Default::default()
+        })
+        .with_messagepack()
+}
+
+struct Server {
+    base: String,
+    reports: mpsc::UnboundedReceiver<String>,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let (reports, received) = mpsc::unbounded_channel();
+        let reports = Reports(reports);
+        let secured = Router::new()
+            .map_hub(
+                "/secured",
+                hub(reports.clone()).require_authenticated_user().build(),
+            )
+            .layer(BearerAuthLayer::new(|token: &str| {
+                (token == "good-token").then(|| HubUser::new("ann", "Ann"))
+            }));
+        let app = Router::new()
+            .map_hub("/hub", hub(reports).build())
+            .merge(secured)
+            .route(
+                "/redirect/negotiate",
+                post(|request: axum::extract::Request| async move {
+                    let host = request.headers()["host"].to_str().unwrap().to_owned();
+                    axum::Json(serde_json::json!({
+                        "url": format!("http://{host}/secured"),
+                        "accessToken": "good-token",
+                    }))
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Server {
+            base: format!("http://{address}"),
+            reports: received,
+        }
+    }
+
+    fn builder(&self, path: &str) -> HubConnectionBuilder {
+        HubConnection::builder(format!("{}{path}", self.base))
+    }
+
+    async fn report(&mut self) -> String {
+        bounded(self.reports.recv()).await.expect("the hub reports")
+    }
+}
+
+async fn bounded<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), future)
+        .await
+        .expect("within 10 s")
+}
+
+async fn connect(server: &Server, messagepack: bool) -> HubConnection {
+    let builder = server.builder("/hub");
+    let builder = if messagepack {
+        builder.with_messagepack()
+    } else {
+        builder
+    };
+    let connection = builder.build();
+    bounded(connection.start()).await.expect("connects");
+    connection
+}
+
+#[tokio::test]
+async fn invoke_send_and_handlers_over_both_protocols() {
+    let server = Server::start().await;
+    for messagepack in [false, true] {
+        let connection = connect(&server, messagepack).await;
+        assert!(connection.connection_id().is_some_and(|id| !id.is_empty()));
+        let echoed: String = bounded(connection.invoke("echo", ("你好",))).await.unwrap();
+        assert_eq!(echoed, "你好");
+        let sum: i64 = bounded(connection.invoke("Add", (40, 2))).await.unwrap();
+        assert_eq!(sum, 42);
+        assert_eq!(
+            bounded(connection.invoke::<(), _>("Fail", ("no way",))).await,
+            Err(ClientError::Hub(
+                "An unexpected error occurred invoking 'Fail' on the server. HubException: no way"
+                    .into()
+            ))
+        );
+        assert_eq!(
+            bounded(connection.invoke::<String, _>("Add", (1,))).await,
+            Err(ClientError::Hub(
+                "Failed to invoke 'Add' due to an error on the server.".into()
+            ))
+        );
+
+        let (heard, mut hearing) = mpsc::unbounded_channel();
+        // The server sends `Broadcast`; the handler is registered in another casing.
+        connection.on("broadcast", move |(text, n): (String, i32)| {
+            let heard = heard.clone();
+            async move {
+                let _ = heard.send(format!("{text} {n}"));
+            }
+        });
+        bounded(connection.send("Broadcast", ("hello",)))
+            .await
+            .unwrap();
+        assert_eq!(bounded(hearing.recv()).await.unwrap(), "hello 7");
+        connection.stop().await;
+        assert!(matches!(
+            connection.invoke::<String, _>("Echo", ("x",)).await,
+            Err(ClientError::Closed(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn streams_arrive_in_order_and_dropping_one_cancels_it() {
+    let mut server = Server::start().await;
+    for messagepack in [false, true] {
+        let connection = connect(&server, messagepack).await;
+        let items: Vec<u32> = bounded(
+            connection
+                .stream::<u32, _>("Count", (100,))
+                .await
+                .unwrap()
+                .map(Result::unwrap)
+                .collect::<Vec<_>>(),
+        )
+        .await;
+        assert_eq!(items, (1..=100).collect::<Vec<_>>());
+
+        let mut ticks = connection.stream::<u64, _>("Ticks", ()).await.unwrap();
+        assert_eq!(bounded(ticks.next()).await.unwrap().unwrap(), 0);
+        assert_eq!(bounded(ticks.next()).await.unwrap().unwrap(), 1);
+        drop(ticks);
+        assert_eq!(server.report().await, "ticks cancelled");
+        // The connection goes on.
+        let echoed: String = bounded(connection.invoke("Echo", ("after",)))
+            .await
+            .unwrap();
+        assert_eq!(echoed, "after");
+
+        let mut refused = connection.stream::<u32, _>("Echo", ("x",)).await.unwrap();
+        assert_eq!(
+            bounded(refused.next()).await,
+            Some(Err(ClientError::Hub(
+                "The client attempted to invoke the non-streaming 'Echo' method with a \
+                 streaming invocation."
+                    .into()
+            )))
+        );
+        assert!(refused.next().await.is_none());
+        connection.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn client_results_are_answered_by_handlers() {
+    let server = Server::start().await;
+    for messagepack in [false, true] {
+        let connection = connect(&server, messagepack).await;
+        // No handler: the official clients' answer.
+        assert_eq!(
+            bounded(connection.invoke::<String, _>("Ask", ("anyone?",))).await,
+            Err(ClientError::Hub(
+                "An unexpected error occurred invoking 'Ask' on the server. HubException: \
+                 Client didn't provide a result."
+                    .into()
+            ))
+        );
+        connection.on_invoke("question", |(text,): (String,)| async move {
+            match text.as_str() {
+                "fail" => Err("Error: not today".to_owned()),
+                _ => Ok(format!("answer to {text}")),
+            }
+        });
+        let answer: String = bounded(connection.invoke("Ask", ("life",))).await.unwrap();
+        assert_eq!(answer, "answer to life");
+        assert_eq!(
+            bounded(connection.invoke::<String, _>("Ask", ("fail",))).await,
+            Err(ClientError::Hub(
+                "An unexpected error occurred invoking 'Ask' on the server. HubException: \
+                 Error: not today"
+                    .into()
+            ))
+        );
+        connection.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn redirects_and_bearer_tokens() {
+    let server = Server::start().await;
+    // Negotiate answers with a redirect carrying a token; the client follows it.
+    let connection = server.builder("/redirect").build();
+    bounded(connection.start()).await.unwrap();
+    let user: Option<String> = bounded(connection.invoke("WhoAmI", ())).await.unwrap();
+    assert_eq!(user.as_deref(), Some("ann"));
+    connection.stop().await;
+
+    // A token provider.
+    let connection = server
+        .builder("/secured")
+        .access_token(|| async { Some("good-token".to_owned()) })
+        .build();
+    bounded(connection.start()).await.unwrap();
+    let user: Option<String> = bounded(connection.invoke("WhoAmI", ())).await.unwrap();
+    assert_eq!(user.as_deref(), Some("ann"));
+    connection.stop().await;
+
+    // No token: negotiate is refused with 401.
+    let connection = server.builder("/secured").build();
+    assert_eq!(
+        bounded(connection.start()).await,
+        Err(ClientError::Negotiate("401 Unauthorized".into()))
+    );
+}
+
+#[tokio::test]
+async fn skipping_negotiation_and_server_closes() {
+    let server = Server::start().await;
+    let connection = server.builder("/hub").skip_negotiation().build();
+    bounded(connection.start()).await.unwrap();
+    assert_eq!(connection.connection_id(), None);
+    let echoed: String = bounded(connection.invoke("Echo", ("direct",)))
+        .await
+        .unwrap();
+    assert_eq!(echoed, "direct");
+
+    // The server aborts the connection: pending and later calls fail as closed.
+    let closing = connection.invoke::<(), _>("CloseMe", ());
+    let _ = bounded(closing).await;
+    assert_eq!(bounded(connection.closed()).await, None);
+    assert!(matches!(
+        connection.invoke::<String, _>("Echo", ("x",)).await,
+        Err(ClientError::Closed(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out() {
+    // A raw WebSocket server that answers the handshake and then says nothing.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
+        let _ = socket.next().await;
+        socket
+            .send(tokio_tungstenite::tungstenite::Message::text("{}\u{1e}"))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(socket);
+    });
+    let connection = HubConnection::builder(format!("ws://{address}/hub"))
+        .skip_negotiation()
+        .server_timeout(Duration::from_millis(300))
+        .build();
+    bounded(connection.start()).await.unwrap();
+    let reason = bounded(connection.closed()).await;
+    assert_eq!(
+        reason.as_deref(),
+        Some("Server timeout elapsed without receiving a message from the server (300ms).")
+    );
+}
