@@ -10,21 +10,21 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::future::BoxFuture;
-use futures_util::{SinkExt, Stream, StreamExt};
+use futures_util::{Stream, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use signalr_protocol::json::JsonHubProtocol;
+use signalr_protocol::negotiate::TransportType;
 use signalr_protocol::{
     CancelInvocation, Completion, CompletionOutcome, Headers, HubMessage, HubProtocol, Invocation,
     Parsed, Payload, RECORD_SEPARATOR, StreamInvocation, TransferFormat,
 };
 use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ClientError;
 use crate::negotiate::negotiate;
+use crate::transport::{Inbound, Outbound, Target, open};
 
 /// Produces the bearer token for negotiate and connect.
 type TokenProvider = Arc<dyn Fn() -> BoxFuture<'static, Option<String>> + Send + Sync>;
@@ -46,6 +46,7 @@ struct Config {
     headers: reqwest::header::HeaderMap,
     access_token: Option<TokenProvider>,
     skip_negotiation: bool,
+    transports: Vec<TransportType>,
     keep_alive_interval: Duration,
     server_timeout: Duration,
 }
@@ -57,8 +58,8 @@ pub struct HubConnectionBuilder {
 }
 
 impl HubConnectionBuilder {
-    /// A connection to the hub at `url` (`http://` or `ws://`), with the JSON protocol, over
-    /// WebSockets.
+    /// A connection to the hub at `url` (`http://`, or `ws://` when skipping negotiation),
+    /// with the JSON protocol, over the first transport the server offers.
     pub fn new(url: impl Into<String>) -> Self {
         HubConnectionBuilder {
             config: Config {
@@ -67,6 +68,11 @@ impl HubConnectionBuilder {
                 headers: reqwest::header::HeaderMap::new(),
                 access_token: None,
                 skip_negotiation: false,
+                transports: vec![
+                    TransportType::WebSockets,
+                    TransportType::ServerSentEvents,
+                    TransportType::LongPolling,
+                ],
                 keep_alive_interval: Duration::from_secs(15),
                 server_timeout: Duration::from_secs(30),
             },
@@ -115,7 +121,20 @@ impl HubConnectionBuilder {
         self
     }
 
-    /// Connects the WebSocket directly, without negotiate (the server must allow it).
+    /// Uses only this transport.
+    pub fn transport(self, transport: TransportType) -> Self {
+        self.transports(vec![transport])
+    }
+
+    /// The transports to try, in this order, among those the server offers. Default:
+    /// WebSockets, Server-Sent Events, Long Polling.
+    pub fn transports(mut self, transports: Vec<TransportType>) -> Self {
+        self.config.transports = transports;
+        self
+    }
+
+    /// Connects the WebSocket directly, without negotiate (the server must allow it; only
+    /// WebSockets can skip negotiation).
     pub fn skip_negotiation(mut self) -> Self {
         self.config.skip_negotiation = true;
         self
@@ -166,6 +185,7 @@ pub struct HubConnection {
 /// One started connection.
 struct Session {
     connection_id: Option<String>,
+    transport: TransportType,
     protocol: Arc<dyn HubProtocol>,
     outgoing: mpsc::Sender<Bytes>,
     pending: Mutex<HashMap<String, Pending>>,
@@ -246,37 +266,6 @@ fn decode<T: DeserializeOwned>(payload: &Payload) -> Result<T, ClientError> {
         .map_err(|error| ClientError::Serialization(error.to_string()))
 }
 
-/// `ws(s)://` form of an `http(s)://` URL, with `id` added to the query.
-fn websocket_url(url: &str, id: Option<&str>) -> String {
-    let url = if let Some(rest) = url.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else if let Some(rest) = url.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else {
-        url.to_owned()
-    };
-    match id {
-        None => url,
-        Some(id) => {
-            let id: String = form_encode(id);
-            let separator = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{separator}id={id}")
-        }
-    }
-}
-
-fn form_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
-}
-
 impl HubConnection {
     /// A builder for a connection to the hub at `url`.
     pub fn builder(url: impl Into<String>) -> HubConnectionBuilder {
@@ -309,78 +298,89 @@ impl HubConnection {
         if let Some(error) = &self.shared.header_error {
             return Err(ClientError::Transport(error.clone()));
         }
-        let mut token = match &config.access_token {
+        let token = match &config.access_token {
             Some(provider) => provider().await,
             None => None,
         };
-        let (url, id, connection_id) = if config.skip_negotiation {
-            (config.url.clone(), None, None)
+        let binary = config.protocol.transfer_format() == TransferFormat::Binary;
+        let format = config.protocol.transfer_format().as_str();
+        let (target, connection_id, candidates) = if config.skip_negotiation {
+            if !config.transports.contains(&TransportType::WebSockets) {
+                return Err(ClientError::Negotiate(
+                    "only WebSockets can skip negotiation".into(),
+                ));
+            }
+            let target = Target {
+                url: config.url.clone(),
+                id: None,
+                headers: config.headers.clone(),
+                access_token: token,
+                binary,
+            };
+            (target, None, vec![TransportType::WebSockets])
         } else {
             let http = reqwest::Client::new();
             let negotiated = negotiate(&http, &config.url, token.clone(), &config.headers).await?;
-            let format = config.protocol.transfer_format().as_str();
-            let offers_websockets = negotiated.transports.iter().any(|(name, formats)| {
-                name == "WebSockets" && formats.iter().any(|offered| offered == format)
-            });
-            if !offers_websockets {
-                return Err(ClientError::Negotiate(format!(
-                    "the server offers no WebSockets transport for the {format} format"
-                )));
-            }
-            token = negotiated.access_token.or(token);
-            (
-                negotiated.url,
-                Some(negotiated.id),
-                Some(negotiated.connection_id),
-            )
+            let offered = |transport: &TransportType| {
+                negotiated.transports.iter().any(|(name, formats)| {
+                    name == transport.as_str() && formats.iter().any(|offered| offered == format)
+                })
+            };
+            let candidates: Vec<TransportType> =
+                config.transports.iter().copied().filter(offered).collect();
+            let target = Target {
+                url: negotiated.url,
+                id: Some(negotiated.id),
+                headers: config.headers.clone(),
+                access_token: negotiated.access_token.or(token),
+                binary,
+            };
+            (target, Some(negotiated.connection_id), candidates)
         };
+        if candidates.is_empty() {
+            return Err(ClientError::Negotiate(format!(
+                "none of the client's transports is offered for the {format} format"
+            )));
+        }
 
-        let mut request = websocket_url(&url, id.as_deref())
-            .into_client_request()
-            .map_err(|error| ClientError::Transport(error.to_string()))?;
-        for (name, value) in &config.headers {
-            request.headers_mut().append(name.clone(), value.clone());
+        // Each transport in turn until one connects.
+        let mut failures = Vec::new();
+        let mut opened = None;
+        for transport in candidates {
+            match open(transport, &target).await {
+                Ok((inbound, outbound)) => {
+                    opened = Some((transport, inbound, outbound));
+                    break;
+                }
+                Err(error) => failures.push(format!("{}: {error}", transport.as_str())),
+            }
         }
-        if let Some(token) = &token {
-            let value = format!("Bearer {token}").parse().map_err(|_| {
-                ClientError::Transport("the access token is not a valid header".into())
-            })?;
-            request.headers_mut().insert("authorization", value);
-        }
-        let (socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .map_err(|error| ClientError::Transport(error.to_string()))?;
-        let (mut sink, mut source) = socket.split();
+        let Some((transport, mut inbound, mut outbound)) = opened else {
+            return Err(ClientError::Transport(failures.join("; ")));
+        };
 
         let protocol = config.protocol.clone();
         let handshake = signalr_protocol::handshake::HandshakeRequest {
             protocol: protocol.name().to_owned(),
             version: 1,
         };
-        sink.send(Message::text(
-            String::from_utf8(handshake.to_bytes()).expect("JSON is UTF-8"),
-        ))
-        .await
-        .map_err(|error| ClientError::Transport(error.to_string()))?;
+        outbound.send(Bytes::from(handshake.to_bytes())).await?;
 
         // The handshake answer is one JSON record, possibly followed by messages.
         let mut buffer = BytesMut::new();
         let answer = tokio::time::timeout(config.server_timeout, async {
             loop {
                 if let Some(end) = buffer.iter().position(|&byte| byte == RECORD_SEPARATOR) {
-                    let record = buffer.split_to(end + 1);
-                    return Ok(record);
+                    return Ok(buffer.split_to(end + 1));
                 }
-                match source.next().await {
-                    Some(Ok(Message::Text(text))) => buffer.extend_from_slice(text.as_bytes()),
-                    Some(Ok(Message::Binary(bytes))) => buffer.extend_from_slice(&bytes),
-                    Some(Ok(Message::Close(_))) | None => {
+                match inbound.next().await {
+                    Some(Ok(chunk)) => buffer.extend_from_slice(&chunk),
+                    Some(Err(error)) => return Err(error),
+                    None => {
                         return Err(ClientError::Transport(
                             "the server closed before the handshake".into(),
                         ));
                     }
-                    Some(Ok(_)) => {}
-                    Some(Err(error)) => return Err(ClientError::Transport(error.to_string())),
                 }
             }
         })
@@ -393,12 +393,14 @@ impl HubConnection {
         let answer: HandshakeAnswer = serde_json::from_slice(&answer[..answer.len() - 1])
             .map_err(|error| ClientError::Handshake(format!("unreadable answer: {error}")))?;
         if let Some(error) = answer.error {
+            outbound.close().await;
             return Err(ClientError::Handshake(error));
         }
 
         let (outgoing, queued) = mpsc::channel(256);
         let session = Arc::new(Session {
             connection_id,
+            transport,
             protocol: protocol.clone(),
             outgoing,
             pending: Mutex::default(),
@@ -408,22 +410,25 @@ impl HubConnection {
         });
         *self.shared.session.lock().expect("lock") = Some(session.clone());
 
-        let binary = protocol.transfer_format() == TransferFormat::Binary;
         tokio::spawn(write_loop(
-            sink,
+            outbound,
             queued,
             session.clone(),
-            binary,
             config.keep_alive_interval,
         ));
         tokio::spawn(read_loop(
-            source,
+            inbound,
             buffer,
             session,
             self.shared.clone(),
             config.server_timeout,
         ));
         Ok(())
+    }
+
+    /// The transport in use, once started.
+    pub fn transport(&self) -> Option<TransportType> {
+        self.session().ok().map(|session| session.transport)
     }
 
     /// Invokes a hub method and waits for its result, decoded as `T` (`()` for a void method).
@@ -596,56 +601,60 @@ impl HubConnection {
     }
 }
 
-/// Writes queued messages; sends a Ping when nothing went out for the keep-alive interval.
-async fn write_loop<S>(
-    mut sink: S,
+/// Writes queued messages, each batch of what is queued as one send; sends a Ping when
+/// nothing went out for the keep-alive interval (not on Long Polling).
+async fn write_loop(
+    mut outbound: Outbound,
     mut queued: mpsc::Receiver<Bytes>,
     session: Arc<Session>,
-    binary: bool,
     keep_alive: Duration,
-) where
-    S: futures_util::Sink<Message> + Unpin,
-{
+) {
     let ping = session
         .protocol
         .to_bytes(&HubMessage::Ping)
         .expect("a ping always writes");
-    let frame = |bytes: Bytes| match binary {
-        true => Message::binary(bytes),
-        false => Message::text(String::from_utf8_lossy(&bytes).into_owned()),
+    // Without pings the wait is only for messages (an interval far longer than any session).
+    let keep_alive = match outbound.pings() {
+        true => keep_alive,
+        false => Duration::from_secs(24 * 60 * 60),
     };
     loop {
         let next = tokio::select! {
             _ = session.ended.cancelled() => None,
             next = tokio::time::timeout(keep_alive, queued.recv()) => Some(next),
         };
-        let bytes = match next {
+        let mut batch = match next {
             None | Some(Ok(None)) => break,
-            Some(Ok(Some(bytes))) => bytes,
-            Some(Err(_)) => ping.clone(),
+            Some(Ok(Some(bytes))) => BytesMut::from(&bytes[..]),
+            Some(Err(_)) => BytesMut::from(&ping[..]),
         };
-        if sink.send(frame(bytes)).await.is_err() {
-            session.end(Some("the connection failed while sending".into()));
+        while let Ok(more) = queued.try_recv() {
+            batch.extend_from_slice(&more);
+        }
+        if let Err(error) = outbound.send(batch.freeze()).await {
+            session.end(Some(error.to_string()));
             break;
         }
     }
-    // Flush what `stop` queued last (its Close), then close the socket.
+    // Flush what `stop` queued last (its Close), then end the transport.
+    let mut rest = BytesMut::new();
     while let Ok(bytes) = queued.try_recv() {
-        let _ = sink.send(frame(bytes)).await;
+        rest.extend_from_slice(&bytes);
     }
-    let _ = sink.close().await;
+    if !rest.is_empty() {
+        let _ = outbound.send(rest.freeze()).await;
+    }
+    outbound.close().await;
 }
 
 /// Reads and handles the server's messages until the connection ends.
-async fn read_loop<S>(
-    mut source: S,
+async fn read_loop(
+    mut inbound: Inbound,
     mut buffer: BytesMut,
     session: Arc<Session>,
     shared: Arc<Shared>,
     server_timeout: Duration,
-) where
-    S: Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
+) {
     let error = 'reading: loop {
         loop {
             match session.protocol.parse(&buffer) {
@@ -664,7 +673,7 @@ async fn read_loop<S>(
         }
         let frame = tokio::select! {
             _ = session.ended.cancelled() => break None,
-            frame = tokio::time::timeout(server_timeout, source.next()) => frame,
+            frame = tokio::time::timeout(server_timeout, inbound.next()) => frame,
         };
         match frame {
             Err(_) => {
@@ -672,10 +681,8 @@ async fn read_loop<S>(
                     "Server timeout elapsed without receiving a message from the server ({server_timeout:?})."
                 ));
             }
-            Ok(Some(Ok(Message::Text(text)))) => buffer.extend_from_slice(text.as_bytes()),
-            Ok(Some(Ok(Message::Binary(bytes)))) => buffer.extend_from_slice(&bytes),
-            Ok(Some(Ok(Message::Close(_)))) | Ok(None) => break None,
-            Ok(Some(Ok(_))) => {}
+            Ok(Some(Ok(chunk))) => buffer.extend_from_slice(&chunk),
+            Ok(None) => break None,
             Ok(Some(Err(error))) => break Some(error.to_string()),
         }
     };
@@ -804,19 +811,5 @@ impl<T> Drop for HubStream<T> {
                 let _ = self.session.outgoing.try_send(bytes);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn websocket_urls() {
-        assert_eq!(websocket_url("http://h:1/hub", None), "ws://h:1/hub");
-        assert_eq!(
-            websocket_url("https://h/hub?a=1", Some("x y+/")),
-            "wss://h/hub?a=1&id=x%20y%2B%2F"
-        );
     }
 }

@@ -22,17 +22,19 @@
 //! # }
 //! ```
 //!
-//! What is here: negotiate (version 1, redirects followed), WebSockets, the JSON and
-//! MessagePack hub protocols, `invoke`, `send`, `stream` (cancelled on drop), handlers
-//! (`on`), answers to client-result invocations (`on_invoke`), keep-alive pings and the server
-//! timeout. Not yet: Server-Sent Events and Long Polling, upload streams, automatic reconnect,
-//! TLS (work in progress under the project's client issue).
+//! What is here: negotiate (version 1, redirects followed), WebSockets, Server-Sent Events and
+//! Long Polling (tried in a configurable order), the JSON and MessagePack hub protocols,
+//! `invoke`, `send`, `stream` (cancelled on drop), handlers (`on`), answers to client-result
+//! invocations (`on_invoke`), keep-alive pings and the server timeout. Not yet: upload streams,
+//! automatic reconnect, TLS (work in progress under the project's client issue).
 #![warn(missing_docs)]
 
 mod connection;
 mod error;
 mod negotiate;
+mod transport;
 
 pub use connection::{HubConnection, HubConnectionBuilder, HubStream};
 pub use error::ClientError;
 pub use signalr_protocol as protocol;
+pub use signalr_protocol::negotiate::TransportType;

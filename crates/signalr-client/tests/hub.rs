@@ -5,7 +5,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::post;
 use futures_util::{SinkExt, Stream, StreamExt, stream};
-use signalr_client::{ClientError, HubConnection, HubConnectionBuilder};
+use signalr_client::{ClientError, HubConnection, HubConnectionBuilder, TransportType};
 use signalr_server::{
     BearerAuthLayer, CallContext, Hub, HubError, HubOptions, HubRouterExt, HubUser, InvokeError,
 };
@@ -110,7 +110,19 @@ impl Server {
                 (token == "good-token").then(|| HubUser::new("ann", "Ann"))
             }));
         let app = Router::new()
-            .map_hub("/hub", hub(reports).build())
+            .map_hub("/hub", hub(reports.clone()).build())
+            .map_hub(
+                "/no-websockets",
+                hub(reports)
+                    .options(HubOptions {
+                        transports: vec![
+                            signalr_server::TransportType::ServerSentEvents,
+                            signalr_server::TransportType::LongPolling,
+                        ],
+                        ..Default::default()
+                    })
+                    .build(),
+            )
             .merge(secured)
             .route(
                 "/redirect/negotiate",
@@ -146,8 +158,21 @@ async fn bounded<F: std::future::Future>(future: F) -> F::Output {
         .expect("within 10 s")
 }
 
-async fn connect(server: &Server, messagepack: bool) -> HubConnection {
-    let builder = server.builder("/hub");
+/// Every transport with every protocol it can carry (MessagePack is binary, which Server-Sent
+/// Events cannot carry).
+const COMBINATIONS: [(TransportType, bool); 5] = [
+    (TransportType::WebSockets, false),
+    (TransportType::WebSockets, true),
+    (TransportType::ServerSentEvents, false),
+    (TransportType::LongPolling, false),
+    (TransportType::LongPolling, true),
+];
+
+async fn connect(
+    server: &Server,
+    (transport, messagepack): (TransportType, bool),
+) -> HubConnection {
+    let builder = server.builder("/hub").transport(transport);
     let builder = if messagepack {
         builder.with_messagepack()
     } else {
@@ -155,14 +180,15 @@ async fn connect(server: &Server, messagepack: bool) -> HubConnection {
     };
     let connection = builder.build();
     bounded(connection.start()).await.expect("connects");
+    assert_eq!(connection.transport(), Some(transport));
     connection
 }
 
 #[tokio::test]
-async fn invoke_send_and_handlers_over_both_protocols() {
+async fn invoke_send_and_handlers_over_every_transport_and_protocol() {
     let server = Server::start().await;
-    for messagepack in [false, true] {
-        let connection = connect(&server, messagepack).await;
+    for combination in COMBINATIONS {
+        let connection = connect(&server, combination).await;
         assert!(connection.connection_id().is_some_and(|id| !id.is_empty()));
         let echoed: String = bounded(connection.invoke("echo", ("你好",))).await.unwrap();
         assert_eq!(echoed, "你好");
@@ -205,8 +231,8 @@ async fn invoke_send_and_handlers_over_both_protocols() {
 #[tokio::test]
 async fn streams_arrive_in_order_and_dropping_one_cancels_it() {
     let mut server = Server::start().await;
-    for messagepack in [false, true] {
-        let connection = connect(&server, messagepack).await;
+    for combination in COMBINATIONS {
+        let connection = connect(&server, combination).await;
         let items: Vec<u32> = bounded(
             connection
                 .stream::<u32, _>("Count", (100,))
@@ -246,8 +272,8 @@ async fn streams_arrive_in_order_and_dropping_one_cancels_it() {
 #[tokio::test]
 async fn client_results_are_answered_by_handlers() {
     let server = Server::start().await;
-    for messagepack in [false, true] {
-        let connection = connect(&server, messagepack).await;
+    for combination in COMBINATIONS {
+        let connection = connect(&server, combination).await;
         // No handler: the official clients' answer.
         assert_eq!(
             bounded(connection.invoke::<String, _>("Ask", ("anyone?",))).await,
@@ -351,5 +377,38 @@ async fn a_silent_server_times_out() {
     assert_eq!(
         reason.as_deref(),
         Some("Server timeout elapsed without receiving a message from the server (300ms).")
+    );
+}
+
+#[tokio::test]
+async fn the_first_transport_both_sides_offer_is_used() {
+    let server = Server::start().await;
+    // The endpoint serves Server-Sent Events and Long Polling only.
+    let connection = server.builder("/no-websockets").build();
+    bounded(connection.start()).await.unwrap();
+    assert_eq!(
+        connection.transport(),
+        Some(TransportType::ServerSentEvents)
+    );
+    let echoed: String = bounded(connection.invoke("Echo", ("sse",))).await.unwrap();
+    assert_eq!(echoed, "sse");
+    connection.stop().await;
+
+    // MessagePack cannot go over Server-Sent Events: Long Polling is next.
+    let connection = server.builder("/no-websockets").with_messagepack().build();
+    bounded(connection.start()).await.unwrap();
+    assert_eq!(connection.transport(), Some(TransportType::LongPolling));
+    connection.stop().await;
+
+    // Nothing in common.
+    let connection = server
+        .builder("/no-websockets")
+        .transport(TransportType::WebSockets)
+        .build();
+    assert_eq!(
+        bounded(connection.start()).await,
+        Err(ClientError::Negotiate(
+            "none of the client's transports is offered for the Text format".into()
+        ))
     );
 }
