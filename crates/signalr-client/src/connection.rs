@@ -49,6 +49,8 @@ struct Config {
     transports: Vec<TransportType>,
     keep_alive_interval: Duration,
     server_timeout: Duration,
+    /// Waits before each reconnect attempt; `None` disables reconnecting.
+    reconnect_delays: Option<Vec<Duration>>,
 }
 
 /// Builds a [`HubConnection`].
@@ -75,6 +77,7 @@ impl HubConnectionBuilder {
                 ],
                 keep_alive_interval: Duration::from_secs(15),
                 server_timeout: Duration::from_secs(30),
+                reconnect_delays: None,
             },
             header_error: None,
         }
@@ -153,6 +156,21 @@ impl HubConnectionBuilder {
         self
     }
 
+    /// Reconnects when the connection is lost (not after [`HubConnection::stop`], nor when the
+    /// server closes it without allowing a reconnect), waiting 0, 2, 10 and 30 seconds before
+    /// the four attempts, as the official clients do by default. A reconnect negotiates a new
+    /// connection: it gets a new connection id, and calls in flight fail.
+    pub fn with_automatic_reconnect(self) -> Self {
+        self.with_reconnect_delays([0, 2, 10, 30].map(Duration::from_secs).to_vec())
+    }
+
+    /// Reconnects as [`with_automatic_reconnect`](Self::with_automatic_reconnect) does, with
+    /// one attempt after each of these waits.
+    pub fn with_reconnect_delays(mut self, delays: Vec<Duration>) -> Self {
+        self.config.reconnect_delays = Some(delays);
+        self
+    }
+
     /// The connection, not yet started: register handlers, then [`HubConnection::start`].
     pub fn build(self) -> HubConnection {
         HubConnection {
@@ -162,6 +180,8 @@ impl HubConnectionBuilder {
                 handlers: RwLock::default(),
                 answerers: RwLock::default(),
                 session: Mutex::default(),
+                lifecycle: Mutex::default(),
+                stopped: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -174,6 +194,29 @@ struct Shared {
     handlers: RwLock<HashMap<String, Vec<Handler>>>,
     answerers: RwLock<HashMap<String, Answerer>>,
     session: Mutex<Option<Arc<Session>>>,
+    lifecycle: Mutex<Lifecycle>,
+    /// Set by `stop`: the connection is not to be reconnected.
+    stopped: std::sync::atomic::AtomicBool,
+}
+
+/// A callback for a lifecycle event, with the event's detail.
+type LifecycleCallback = Arc<dyn Fn(Option<String>) + Send + Sync>;
+
+/// Callbacks for the connection's lifecycle.
+#[derive(Default)]
+struct Lifecycle {
+    reconnecting: Vec<LifecycleCallback>,
+    reconnected: Vec<LifecycleCallback>,
+    closed: Vec<LifecycleCallback>,
+}
+
+impl Shared {
+    fn fire(&self, pick: fn(&Lifecycle) -> &Vec<LifecycleCallback>, detail: Option<String>) {
+        let callbacks = pick(&self.lifecycle.lock().expect("lock")).clone();
+        for callback in callbacks {
+            callback(detail.clone());
+        }
+    }
 }
 
 /// A connection to a hub. Cloning shares it.
@@ -192,6 +235,8 @@ struct Session {
     next_id: AtomicU64,
     ended: CancellationToken,
     close_error: Mutex<Option<String>>,
+    /// Cleared when the server's Close forbids reconnecting.
+    may_reconnect: std::sync::atomic::AtomicBool,
 }
 
 impl Session {
@@ -294,8 +339,46 @@ impl HubConnection {
     /// # Errors
     /// Why the connection could not be made.
     pub async fn start(&self) -> Result<(), ClientError> {
-        let config = &self.shared.config;
-        if let Some(error) = &self.shared.header_error {
+        self.shared.stopped.store(false, Ordering::SeqCst);
+        open_session(self.shared.clone()).await.map(|_| ())
+    }
+
+    /// Runs `callback` with the error when the connection was lost and reconnecting begins.
+    pub fn on_reconnecting(&self, callback: impl Fn(Option<String>) + Send + Sync + 'static) {
+        self.shared
+            .lifecycle
+            .lock()
+            .expect("lock")
+            .reconnecting
+            .push(Arc::new(callback));
+    }
+
+    /// Runs `callback` with the new connection id after a reconnect.
+    pub fn on_reconnected(&self, callback: impl Fn(Option<String>) + Send + Sync + 'static) {
+        self.shared
+            .lifecycle
+            .lock()
+            .expect("lock")
+            .reconnected
+            .push(Arc::new(callback));
+    }
+
+    /// Runs `callback` with the error (if any) when the connection has closed for good.
+    pub fn on_closed(&self, callback: impl Fn(Option<String>) + Send + Sync + 'static) {
+        self.shared
+            .lifecycle
+            .lock()
+            .expect("lock")
+            .closed
+            .push(Arc::new(callback));
+    }
+}
+
+/// Negotiates, opens a transport, completes the handshake and starts the session's loops.
+fn open_session(shared: Arc<Shared>) -> BoxFuture<'static, Result<Arc<Session>, ClientError>> {
+    Box::pin(async move {
+        let config = &shared.config;
+        if let Some(error) = &shared.header_error {
             return Err(ClientError::Transport(error.clone()));
         }
         let token = match &config.access_token {
@@ -407,8 +490,9 @@ impl HubConnection {
             next_id: AtomicU64::new(0),
             ended: CancellationToken::new(),
             close_error: Mutex::default(),
+            may_reconnect: std::sync::atomic::AtomicBool::new(true),
         });
-        *self.shared.session.lock().expect("lock") = Some(session.clone());
+        *shared.session.lock().expect("lock") = Some(session.clone());
 
         tokio::spawn(write_loop(
             outbound,
@@ -419,13 +503,44 @@ impl HubConnection {
         tokio::spawn(read_loop(
             inbound,
             buffer,
-            session,
-            self.shared.clone(),
+            session.clone(),
+            shared.clone(),
             config.server_timeout,
         ));
-        Ok(())
-    }
+        Ok(session)
+    })
+}
 
+/// After the connection was lost: reconnects as configured, firing the lifecycle events, or
+/// reports it closed.
+async fn connection_lost(shared: Arc<Shared>, session: Arc<Session>) {
+    let error = session.close_error.lock().expect("lock").clone();
+    let delays = match &shared.config.reconnect_delays {
+        Some(delays)
+            if !shared.stopped.load(Ordering::SeqCst)
+                && session.may_reconnect.load(Ordering::SeqCst) =>
+        {
+            delays.clone()
+        }
+        _ => return shared.fire(|events| &events.closed, error),
+    };
+    shared.fire(|events| &events.reconnecting, error.clone());
+    for delay in delays {
+        tokio::time::sleep(delay).await;
+        if shared.stopped.load(Ordering::SeqCst) {
+            break;
+        }
+        match open_session(shared.clone()).await {
+            Ok(session) => {
+                return shared.fire(|events| &events.reconnected, session.connection_id.clone());
+            }
+            Err(failure) => tracing::debug!(%failure, "a reconnect attempt failed"),
+        }
+    }
+    shared.fire(|events| &events.closed, error);
+}
+
+impl HubConnection {
     /// The transport in use, once started.
     pub fn transport(&self) -> Option<TransportType> {
         self.session().ok().map(|session| session.transport)
@@ -586,6 +701,7 @@ impl HubConnection {
 
     /// Sends Close and ends the connection; waiting calls fail with [`ClientError::Closed`].
     pub async fn stop(&self) {
+        self.shared.stopped.store(true, Ordering::SeqCst);
         let Ok(session) = self.session() else {
             return;
         };
@@ -687,6 +803,7 @@ async fn read_loop(
         }
     };
     session.end(error);
+    connection_lost(shared, session).await;
 }
 
 /// Handles one message; `Some` when the connection ends (with the server's error, if any).
@@ -757,7 +874,12 @@ async fn handle(
                 let _ = session.write(&completion).await;
             }
         }
-        HubMessage::Close(close) => return Some(close.error),
+        HubMessage::Close(close) => {
+            if !close.allow_reconnect {
+                session.may_reconnect.store(false, Ordering::SeqCst);
+            }
+            return Some(close.error);
+        }
         _ => {}
     }
     None

@@ -25,8 +25,9 @@
 //! What is here: negotiate (version 1, redirects followed), WebSockets, Server-Sent Events and
 //! Long Polling (tried in a configurable order), the JSON and MessagePack hub protocols,
 //! `invoke`, `send`, `stream` (cancelled on drop), handlers (`on`), answers to client-result
-//! invocations (`on_invoke`), keep-alive pings and the server timeout. Not yet: upload streams,
-//! automatic reconnect, TLS (work in progress under the project's client issue).
+//! invocations (`on_invoke`), keep-alive pings, the server timeout, automatic reconnect with
+//! lifecycle events. Not yet: upload streams and TLS (work in progress under the project's
+//! client issue).
 #![warn(missing_docs)]
 
 mod connection;

@@ -1,5 +1,6 @@
 //! The client against this project's server, in process, over loopback WebSockets.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -411,4 +412,105 @@ async fn the_first_transport_both_sides_offer_is_used() {
             "none of the client's transports is offered for the Text format".into()
         ))
     );
+}
+
+/// A TCP proxy in front of the server whose open connections can be cut, as a network failure
+/// would: the transport ends without a Close message.
+struct Proxy {
+    base: String,
+    links: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(server: &Server) -> Proxy {
+        let upstream = server.base.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let links: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let accepted = links.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let link = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                accepted.lock().unwrap().push(link);
+            }
+        });
+        Proxy {
+            base: format!("http://{address}"),
+            links,
+        }
+    }
+
+    /// Drops every connection open through the proxy.
+    fn cut(&self) {
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+}
+
+/// Lifecycle events as text: `reconnecting`, `reconnected`, `closed: <error>`.
+fn record_lifecycle(connection: &HubConnection) -> mpsc::UnboundedReceiver<String> {
+    let (events, received) = mpsc::unbounded_channel();
+    let reconnecting = events.clone();
+    connection.on_reconnecting(move |_| {
+        let _ = reconnecting.send("reconnecting".to_owned());
+    });
+    let reconnected = events.clone();
+    connection.on_reconnected(move |id| {
+        let _ = reconnected.send(format!("reconnected {}", id.is_some()));
+    });
+    connection.on_closed(move |error| {
+        let _ = events.send(format!("closed: {error:?}"));
+    });
+    received
+}
+
+#[tokio::test]
+async fn a_dropped_connection_reconnects_with_a_new_id() {
+    let server = Server::start().await;
+    let proxy = Proxy::start(&server).await;
+    for transport in [TransportType::WebSockets, TransportType::LongPolling] {
+        let connection = HubConnection::builder(format!("{}/hub", proxy.base))
+            .transport(transport)
+            .with_reconnect_delays(vec![Duration::ZERO, Duration::from_millis(100)])
+            .build();
+        let mut events = record_lifecycle(&connection);
+        bounded(connection.start()).await.unwrap();
+        let first_id = connection.connection_id().unwrap();
+
+        proxy.cut();
+        assert_eq!(bounded(events.recv()).await.unwrap(), "reconnecting");
+        assert_eq!(bounded(events.recv()).await.unwrap(), "reconnected true");
+        let second_id = connection.connection_id().unwrap();
+        assert_ne!(first_id, second_id);
+        let echoed: String = bounded(connection.invoke("Echo", ("again",)))
+            .await
+            .unwrap();
+        assert_eq!(echoed, "again");
+
+        // Stopping closes for good, without reconnecting.
+        connection.stop().await;
+        assert_eq!(bounded(events.recv()).await.unwrap(), "closed: None");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), events.recv())
+                .await
+                .is_err()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_close_without_reconnect_is_final() {
+    let server = Server::start().await;
+    let connection = server.builder("/hub").with_automatic_reconnect().build();
+    let mut events = record_lifecycle(&connection);
+    bounded(connection.start()).await.unwrap();
+    // The hub aborts the connection: its Close does not allow a reconnect.
+    let _ = bounded(connection.invoke::<(), _>("CloseMe", ())).await;
+    assert_eq!(bounded(events.recv()).await.unwrap(), "closed: None");
 }
