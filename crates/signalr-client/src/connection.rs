@@ -17,7 +17,7 @@ use signalr_protocol::json::JsonHubProtocol;
 use signalr_protocol::negotiate::TransportType;
 use signalr_protocol::{
     CancelInvocation, Completion, CompletionOutcome, Headers, HubMessage, HubProtocol, Invocation,
-    Parsed, Payload, RECORD_SEPARATOR, StreamInvocation, TransferFormat,
+    Parsed, Payload, PayloadFormat, RECORD_SEPARATOR, StreamInvocation, TransferFormat,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -546,6 +546,22 @@ impl HubConnection {
         self.session().ok().map(|session| session.transport)
     }
 
+    /// Invokes a hub method that takes upload streams (`UploadStream` parameters on this
+    /// project's servers, `ChannelReader`/`IAsyncEnumerable` on ASP.NET Core), bound in order to
+    /// `uploads`, and waits for its result. Each upload is sent as its items come; its end (or
+    /// its error) ends the stream on the server.
+    ///
+    /// # Errors
+    /// As [`invoke`](Self::invoke).
+    pub async fn invoke_with_uploads<T: DeserializeOwned, A: Serialize>(
+        &self,
+        method: &str,
+        args: A,
+        uploads: Vec<Upload>,
+    ) -> Result<T, ClientError> {
+        self.call(method, args, uploads).await
+    }
+
     /// Invokes a hub method and waits for its result, decoded as `T` (`()` for a void method).
     ///
     /// # Errors
@@ -556,8 +572,18 @@ impl HubConnection {
         method: &str,
         args: A,
     ) -> Result<T, ClientError> {
+        self.call(method, args, Vec::new()).await
+    }
+
+    async fn call<T: DeserializeOwned, A: Serialize>(
+        &self,
+        method: &str,
+        args: A,
+        uploads: Vec<Upload>,
+    ) -> Result<T, ClientError> {
         let session = self.session()?;
         let arguments = arguments(&*session.protocol, &args)?;
+        let stream_ids: Vec<String> = uploads.iter().map(|_| session.next_id()).collect();
         let id = session.next_id();
         let (answer, answered) = oneshot::channel();
         session
@@ -570,11 +596,14 @@ impl HubConnection {
             invocation_id: Some(id.clone()),
             target: method.to_owned(),
             arguments,
-            stream_ids: Vec::new(),
+            stream_ids: stream_ids.clone(),
         });
         if let Err(error) = session.write(&message).await {
             session.pending.lock().expect("lock").remove(&id);
             return Err(error);
+        }
+        for (stream_id, upload) in stream_ids.into_iter().zip(uploads) {
+            tokio::spawn(send_upload(session.clone(), stream_id, upload));
         }
         let outcome = answered
             .await
@@ -715,6 +744,80 @@ impl HubConnection {
         session.ended.cancelled().await;
         session.close_error.lock().expect("lock").clone()
     }
+}
+
+/// One item of an upload, encoded when the connection's format is known.
+type EncodeItem = Box<dyn FnOnce(PayloadFormat) -> Result<Payload, String> + Send>;
+
+/// A stream the client uploads to a hub method
+/// ([`HubConnection::invoke_with_uploads`]).
+pub struct Upload {
+    items: futures_util::stream::BoxStream<'static, Result<EncodeItem, String>>,
+}
+
+impl Upload {
+    /// Uploads the items of `items`; the upload ends when the stream does.
+    pub fn new<T, S>(items: S) -> Self
+    where
+        T: Serialize + Send + 'static,
+        S: Stream<Item = T> + Send + 'static,
+    {
+        Upload {
+            items: items.map(|item| Ok(encoder(item))).boxed(),
+        }
+    }
+
+    /// Uploads the `Ok` items of `items`; an `Err` ends the upload with its text as the error
+    /// the hub method sees.
+    pub fn fallible<T, E, S>(items: S) -> Self
+    where
+        T: Serialize + Send + 'static,
+        E: std::fmt::Display,
+        S: Stream<Item = Result<T, E>> + Send + 'static,
+    {
+        Upload {
+            items: items
+                .map(|item| item.map(encoder).map_err(|error| error.to_string()))
+                .boxed(),
+        }
+    }
+}
+
+fn encoder<T: Serialize + Send + 'static>(item: T) -> EncodeItem {
+    Box::new(move |format| Payload::encode(format, &item).map_err(|error| error.to_string()))
+}
+
+/// Sends one upload's items, then its end.
+async fn send_upload(session: Arc<Session>, stream_id: String, mut upload: Upload) {
+    let format = session.protocol.payload_format();
+    let outcome = loop {
+        let next = tokio::select! {
+            _ = session.ended.cancelled() => return,
+            next = upload.items.next() => next,
+        };
+        let item = match next {
+            None => break CompletionOutcome::Void,
+            Some(Err(error)) => break CompletionOutcome::Error(error),
+            Some(Ok(encode)) => match encode(format) {
+                Ok(item) => item,
+                Err(error) => break CompletionOutcome::Error(error),
+            },
+        };
+        let message = HubMessage::StreamItem(signalr_protocol::StreamItem {
+            headers: Headers::new(),
+            invocation_id: stream_id.clone(),
+            item,
+        });
+        if session.write(&message).await.is_err() {
+            return;
+        }
+    };
+    let end = HubMessage::Completion(Completion {
+        headers: Headers::new(),
+        invocation_id: stream_id,
+        outcome,
+    });
+    let _ = session.write(&end).await;
 }
 
 /// Writes queued messages, each batch of what is queued as one send; sends a Ping when

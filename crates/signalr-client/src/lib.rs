@@ -26,8 +26,8 @@
 //! Long Polling (tried in a configurable order), the JSON and MessagePack hub protocols,
 //! `invoke`, `send`, `stream` (cancelled on drop), handlers (`on`), answers to client-result
 //! invocations (`on_invoke`), keep-alive pings, the server timeout, automatic reconnect with
-//! lifecycle events. Not yet: upload streams and TLS (work in progress under the project's
-//! client issue).
+//! lifecycle events, upload streams ([`Upload`]). Not yet: TLS (work in progress under the
+//! project's client issue).
 #![warn(missing_docs)]
 
 mod connection;
@@ -35,7 +35,7 @@ mod error;
 mod negotiate;
 mod transport;
 
-pub use connection::{HubConnection, HubConnectionBuilder, HubStream};
+pub use connection::{HubConnection, HubConnectionBuilder, HubStream, Upload};
 pub use error::ClientError;
 pub use signalr_protocol as protocol;
 pub use signalr_protocol::negotiate::TransportType;

@@ -1,4 +1,5 @@
-//! The client against this project's server, in process, over loopback WebSockets.
+//! The client against this project's server, in process, over loopback: every transport,
+//! both protocols.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,9 +7,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::post;
 use futures_util::{SinkExt, Stream, StreamExt, stream};
-use signalr_client::{ClientError, HubConnection, HubConnectionBuilder, TransportType};
+use signalr_client::{ClientError, HubConnection, HubConnectionBuilder, TransportType, Upload};
 use signalr_server::{
     BearerAuthLayer, CallContext, Hub, HubError, HubOptions, HubRouterExt, HubUser, InvokeError,
+    UploadStream,
 };
 use tokio::sync::mpsc;
 
@@ -66,6 +68,28 @@ async fn ask(context: Context, text: String) -> Result<String, HubError> {
         .map_err(InvokeError::into_hub_error)
 }
 
+/// `<separator>`-joined items of two uploads: `<a items>|<b items>`.
+async fn join(
+    _context: Context,
+    separator: String,
+    mut a: UploadStream<String>,
+    mut b: UploadStream<i64>,
+) -> Result<String, HubError> {
+    let mut first = Vec::new();
+    while let Some(item) = a.next().await {
+        first.push(item?);
+    }
+    let mut second = Vec::new();
+    while let Some(item) = b.next().await {
+        second.push(item?.to_string());
+    }
+    Ok(format!(
+        "{}|{}",
+        first.join(&separator),
+        second.join(&separator)
+    ))
+}
+
 async fn whoami(context: Context) -> Result<Option<String>, HubError> {
     Ok(context.user_id().map(str::to_owned))
 }
@@ -85,6 +109,7 @@ fn hub(reports: Reports) -> signalr_server::HubBuilder<Reports> {
         .stream_method("Ticks", ticks)
         .method("Ask", ask)
         .method("WhoAmI", whoami)
+        .method("Join", join)
         .method("CloseMe", close_me)
         .options(HubOptions {
             keep_alive_interval: Duration::from_millis(200),
@@ -513,4 +538,44 @@ async fn a_close_without_reconnect_is_final() {
     // The hub aborts the connection: its Close does not allow a reconnect.
     let _ = bounded(connection.invoke::<(), _>("CloseMe", ())).await;
     assert_eq!(bounded(events.recv()).await.unwrap(), "closed: None");
+}
+
+#[tokio::test]
+async fn uploads_reach_the_hub_in_order() {
+    let server = Server::start().await;
+    for combination in COMBINATIONS {
+        let connection = connect(&server, combination).await;
+        let words = Upload::new(stream::iter(["a", "b", "c"]));
+        let numbers = Upload::new(stream::iter(1..=500_i64));
+        let joined: String =
+            bounded(connection.invoke_with_uploads("Join", (",",), vec![words, numbers]))
+                .await
+                .unwrap();
+        let expected = format!(
+            "a,b,c|{}",
+            (1..=500)
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert_eq!(joined, expected, "{combination:?}");
+
+        // An upload that fails: the method sees the client's text.
+        let failing = Upload::fallible(stream::iter([Ok("x"), Err("Something bad")]));
+        let numbers = Upload::new(stream::empty::<i64>());
+        assert_eq!(
+            bounded(connection.invoke_with_uploads::<String, _>(
+                "Join",
+                (",",),
+                vec![failing, numbers]
+            ))
+            .await,
+            Err(ClientError::Hub(
+                "An unexpected error occurred invoking 'Join' on the server. HubException: \
+                 Something bad"
+                    .into()
+            ))
+        );
+        connection.stop().await;
+    }
 }
