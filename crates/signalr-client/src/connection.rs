@@ -49,8 +49,8 @@ struct Config {
     transports: Vec<TransportType>,
     keep_alive_interval: Duration,
     server_timeout: Duration,
-    /// Waits before each reconnect attempt; `None` disables reconnecting.
-    reconnect_delays: Option<Vec<Duration>>,
+    /// Decides the waits between reconnect attempts; `None` disables reconnecting.
+    retry_policy: Option<Arc<dyn RetryPolicy>>,
 }
 
 /// Builds a [`HubConnection`].
@@ -77,7 +77,7 @@ impl HubConnectionBuilder {
                 ],
                 keep_alive_interval: Duration::from_secs(15),
                 server_timeout: Duration::from_secs(30),
-                reconnect_delays: None,
+                retry_policy: None,
             },
             header_error: None,
         }
@@ -166,8 +166,13 @@ impl HubConnectionBuilder {
 
     /// Reconnects as [`with_automatic_reconnect`](Self::with_automatic_reconnect) does, with
     /// one attempt after each of these waits.
-    pub fn with_reconnect_delays(mut self, delays: Vec<Duration>) -> Self {
-        self.config.reconnect_delays = Some(delays);
+    pub fn with_reconnect_delays(self, delays: Vec<Duration>) -> Self {
+        self.with_retry_policy(delays)
+    }
+
+    /// Reconnects with waits decided by `policy`.
+    pub fn with_retry_policy(mut self, policy: impl RetryPolicy) -> Self {
+        self.config.retry_policy = Some(Arc::new(policy));
         self
     }
 
@@ -511,21 +516,56 @@ fn open_session(shared: Arc<Shared>) -> BoxFuture<'static, Result<Arc<Session>, 
     })
 }
 
+/// What a [`RetryPolicy`] knows when it decides the next wait.
+#[derive(Debug, Clone)]
+pub struct RetryContext {
+    /// How many reconnect attempts failed so far (0 before the first).
+    pub previous_attempts: u32,
+    /// How long ago the connection was lost.
+    pub elapsed: Duration,
+    /// Why the connection was lost, or why the last attempt failed.
+    pub error: Option<String>,
+}
+
+/// Decides how long to wait before each reconnect attempt, and when to give up (the official
+/// clients' `IRetryPolicy`).
+pub trait RetryPolicy: Send + Sync + 'static {
+    /// The wait before the next attempt; `None` gives up, and the connection closes.
+    fn next_delay(&self, context: &RetryContext) -> Option<Duration>;
+}
+
+/// A fixed list of waits: one attempt after each.
+impl RetryPolicy for Vec<Duration> {
+    fn next_delay(&self, context: &RetryContext) -> Option<Duration> {
+        self.get(context.previous_attempts as usize).copied()
+    }
+}
+
 /// After the connection was lost: reconnects as configured, firing the lifecycle events, or
 /// reports it closed.
 async fn connection_lost(shared: Arc<Shared>, session: Arc<Session>) {
     let error = session.close_error.lock().expect("lock").clone();
-    let delays = match &shared.config.reconnect_delays {
-        Some(delays)
+    let policy = match &shared.config.retry_policy {
+        Some(policy)
             if !shared.stopped.load(Ordering::SeqCst)
                 && session.may_reconnect.load(Ordering::SeqCst) =>
         {
-            delays.clone()
+            policy.clone()
         }
         _ => return shared.fire(|events| &events.closed, error),
     };
     shared.fire(|events| &events.reconnecting, error.clone());
-    for delay in delays {
+    let lost_at = tokio::time::Instant::now();
+    let mut last_error = error.clone();
+    for attempt in 0.. {
+        let context = RetryContext {
+            previous_attempts: attempt,
+            elapsed: lost_at.elapsed(),
+            error: last_error.clone(),
+        };
+        let Some(delay) = policy.next_delay(&context) else {
+            break;
+        };
         tokio::time::sleep(delay).await;
         if shared.stopped.load(Ordering::SeqCst) {
             break;
@@ -534,7 +574,10 @@ async fn connection_lost(shared: Arc<Shared>, session: Arc<Session>) {
             Ok(session) => {
                 return shared.fire(|events| &events.reconnected, session.connection_id.clone());
             }
-            Err(failure) => tracing::debug!(%failure, "a reconnect attempt failed"),
+            Err(failure) => {
+                tracing::debug!(%failure, "a reconnect attempt failed");
+                last_error = Some(failure.to_string());
+            }
         }
     }
     shared.fire(|events| &events.closed, error);

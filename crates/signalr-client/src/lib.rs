@@ -35,7 +35,9 @@ mod error;
 mod negotiate;
 mod transport;
 
-pub use connection::{HubConnection, HubConnectionBuilder, HubStream, Upload};
+pub use connection::{
+    HubConnection, HubConnectionBuilder, HubStream, RetryContext, RetryPolicy, Upload,
+};
 pub use error::ClientError;
 pub use signalr_protocol as protocol;
 pub use signalr_protocol::negotiate::TransportType;

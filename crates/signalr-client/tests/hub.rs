@@ -7,7 +7,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::post;
 use futures_util::{SinkExt, Stream, StreamExt, stream};
-use signalr_client::{ClientError, HubConnection, HubConnectionBuilder, TransportType, Upload};
+use signalr_client::{
+    ClientError, HubConnection, HubConnectionBuilder, RetryContext, RetryPolicy, TransportType,
+    Upload,
+};
 use signalr_server::{
     BearerAuthLayer, CallContext, Hub, HubError, HubOptions, HubRouterExt, HubUser, InvokeError,
     UploadStream,
@@ -578,4 +581,33 @@ async fn uploads_reach_the_hub_in_order() {
         );
         connection.stop().await;
     }
+}
+
+/// Gives up at once, recording what it was asked.
+struct GiveUp(Arc<std::sync::Mutex<Vec<(u32, bool)>>>);
+
+impl RetryPolicy for GiveUp {
+    fn next_delay(&self, context: &RetryContext) -> Option<Duration> {
+        let asked = (context.previous_attempts, context.error.is_some());
+        self.0.lock().unwrap().push(asked);
+        None
+    }
+}
+
+#[tokio::test]
+async fn a_retry_policy_decides_when_to_give_up() {
+    let server = Server::start().await;
+    let proxy = Proxy::start(&server).await;
+    let asked = Arc::default();
+    let connection = HubConnection::builder(format!("{}/hub", proxy.base))
+        .with_retry_policy(GiveUp(Arc::clone(&asked)))
+        .build();
+    let mut events = record_lifecycle(&connection);
+    bounded(connection.start()).await.unwrap();
+    proxy.cut();
+    assert_eq!(bounded(events.recv()).await.unwrap(), "reconnecting");
+    let closed = bounded(events.recv()).await.unwrap();
+    assert!(closed.starts_with("closed: Some("), "{closed}");
+    // Asked once, before any attempt, knowing why the connection was lost.
+    assert_eq!(*asked.lock().unwrap(), [(0, true)]);
 }
