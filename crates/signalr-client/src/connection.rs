@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::ClientError;
 use crate::negotiate::negotiate;
-use crate::transport::{Inbound, Outbound, Target, open};
+use crate::transport::{Inbound, Outbound, Target, http_client, open};
 
 /// Produces the bearer token for negotiate and connect.
 type TokenProvider = Arc<dyn Fn() -> BoxFuture<'static, Option<String>> + Send + Sync>;
@@ -47,6 +47,7 @@ struct Config {
     access_token: Option<TokenProvider>,
     skip_negotiation: bool,
     transports: Vec<TransportType>,
+    local_address: Option<std::net::IpAddr>,
     keep_alive_interval: Duration,
     server_timeout: Duration,
     /// Decides the waits between reconnect attempts; `None` disables reconnecting.
@@ -75,6 +76,7 @@ impl HubConnectionBuilder {
                     TransportType::ServerSentEvents,
                     TransportType::LongPolling,
                 ],
+                local_address: None,
                 keep_alive_interval: Duration::from_secs(15),
                 server_timeout: Duration::from_secs(30),
                 retry_policy: None,
@@ -133,6 +135,13 @@ impl HubConnectionBuilder {
     /// WebSockets, Server-Sent Events, Long Polling.
     pub fn transports(mut self, transports: Vec<TransportType>) -> Self {
         self.config.transports = transports;
+        self
+    }
+
+    /// Makes every connection (negotiate, the transport) from this local address, for example
+    /// one of several 127.0.0.x addresses when one address runs out of ports.
+    pub fn local_address(mut self, address: std::net::IpAddr) -> Self {
+        self.config.local_address = Some(address);
         self
     }
 
@@ -404,10 +413,11 @@ fn open_session(shared: Arc<Shared>) -> BoxFuture<'static, Result<Arc<Session>, 
                 headers: config.headers.clone(),
                 access_token: token,
                 binary,
+                local_address: config.local_address,
             };
             (target, None, vec![TransportType::WebSockets])
         } else {
-            let http = reqwest::Client::new();
+            let http = http_client(config.local_address)?;
             let negotiated = negotiate(&http, &config.url, token.clone(), &config.headers).await?;
             let offered = |transport: &TransportType| {
                 negotiated.transports.iter().any(|(name, formats)| {
@@ -422,6 +432,7 @@ fn open_session(shared: Arc<Shared>) -> BoxFuture<'static, Result<Arc<Session>, 
                 headers: config.headers.clone(),
                 access_token: negotiated.access_token.or(token),
                 binary,
+                local_address: config.local_address,
             };
             (target, Some(negotiated.connection_id), candidates)
         };

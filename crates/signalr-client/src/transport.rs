@@ -10,6 +10,7 @@ use signalr_protocol::negotiate::TransportType;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::ClientError;
@@ -33,6 +34,8 @@ pub(crate) struct Target {
     pub(crate) access_token: Option<String>,
     /// Whether messages are binary (MessagePack).
     pub(crate) binary: bool,
+    /// The local address connections come from (`None`: the system's choice).
+    pub(crate) local_address: Option<std::net::IpAddr>,
 }
 
 impl Target {
@@ -203,9 +206,48 @@ async fn open_websocket(target: &Target) -> Result<(Inbound, Outbound), ClientEr
         })?;
         request.headers_mut().insert("authorization", value);
     }
-    let (socket, _) = tokio_tungstenite::connect_async(request)
+    let transport_error = |error: &dyn std::fmt::Display| ClientError::Transport(error.to_string());
+    let uri = request.uri();
+    let host = uri
+        .host()
+        .ok_or_else(|| ClientError::Transport("the URL has no host".into()))?;
+    if uri.scheme_str() == Some("wss") {
+        return Err(ClientError::Transport(
+            "wss:// needs TLS, which this client does not have yet".into(),
+        ));
+    }
+    let port = uri.port_u16().unwrap_or(80);
+    let remote = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
         .await
-        .map_err(|error| ClientError::Transport(error.to_string()))?;
+        .map_err(|error| transport_error(&error))?
+        .next()
+        .ok_or_else(|| ClientError::Transport(format!("{host} has no address")))?;
+    let socket = match remote {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .map_err(|error| transport_error(&error))?;
+    if let Some(local) = target.local_address {
+        socket
+            .bind(std::net::SocketAddr::new(local, 0))
+            .map_err(|error| transport_error(&error))?;
+    }
+    let stream = socket
+        .connect(remote)
+        .await
+        .map_err(|error| transport_error(&error))?;
+    let _ = stream.set_nodelay(true);
+    // Small buffers: tungstenite's defaults allocate (and clear) 128 KiB per read.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0);
+    let (socket, _) = tokio_tungstenite::client_async_with_config(
+        request,
+        MaybeTlsStream::Plain(stream),
+        Some(config),
+    )
+    .await
+    .map_err(|error| transport_error(&error))?;
     let (sink, source) = socket.split();
     let inbound = source
         .take_while(|frame| std::future::ready(!matches!(frame, Ok(Message::Close(_)))))
@@ -225,8 +267,18 @@ async fn open_websocket(target: &Target) -> Result<(Inbound, Outbound), ClientEr
     Ok((inbound, outbound))
 }
 
+/// An HTTP client whose connections come from the target's local address.
+pub(crate) fn http_client(
+    local_address: Option<std::net::IpAddr>,
+) -> Result<reqwest::Client, ClientError> {
+    reqwest::Client::builder()
+        .local_address(local_address)
+        .build()
+        .map_err(|error| ClientError::Transport(error.to_string()))
+}
+
 async fn open_event_stream(target: &Target) -> Result<(Inbound, Outbound), ClientError> {
-    let http = reqwest::Client::new();
+    let http = http_client(target.local_address)?;
     let response = target
         .request(&http, reqwest::Method::GET, &target.http_url())
         .header(reqwest::header::ACCEPT, "text/event-stream")
@@ -294,7 +346,7 @@ fn take_event(buffer: &mut BytesMut) -> Option<Bytes> {
 }
 
 async fn open_long_polling(target: &Target) -> Result<(Inbound, Outbound), ClientError> {
-    let http = reqwest::Client::new();
+    let http = http_client(target.local_address)?;
     // The first poll answers at once; it proves the connection exists.
     poll(&http, target).await?;
     let inbound = stream::unfold(
@@ -351,6 +403,7 @@ mod tests {
             headers: Default::default(),
             access_token: None,
             binary: false,
+            local_address: None,
         }
     }
 

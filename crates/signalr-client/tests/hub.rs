@@ -611,3 +611,29 @@ async fn a_retry_policy_decides_when_to_give_up() {
     // Asked once, before any attempt, knowing why the connection was lost.
     assert_eq!(*asked.lock().unwrap(), [(0, true)]);
 }
+
+#[tokio::test]
+async fn connections_come_from_the_chosen_local_address() {
+    // A listener that records where connections come from, then hangs up.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (peers, mut seen) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((socket, peer)) = listener.accept().await {
+            let _ = peers.send(peer.ip());
+            drop(socket);
+        }
+    });
+    let local: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    for skip_negotiation in [false, true] {
+        let builder = HubConnection::builder(format!("http://{address}/hub")).local_address(local);
+        let builder = if skip_negotiation {
+            builder.skip_negotiation()
+        } else {
+            builder
+        };
+        let failed = bounded(builder.build().start()).await;
+        assert!(failed.is_err(), "nothing answers here");
+        assert_eq!(bounded(seen.recv()).await.unwrap(), local);
+    }
+}
