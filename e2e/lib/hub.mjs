@@ -181,6 +181,24 @@ export async function stopHub(connection, timeoutMs = DEFAULT_TIMEOUT_MS) {
 }
 
 /** Stops every connection opened with `openHub` that is still live. */
+/**
+ * Runs `body` with an `open(path, options)` that opens hub connections to `base` (`defaults`
+ * under each call's options); every connection opened is stopped when `body` settles.
+ */
+export async function withHubsAt(base, body, defaults = {}) {
+  const opened = [];
+  const open = async (path, options) => {
+    const connection = await openHub(base, path, { ...defaults, ...options });
+    opened.push(connection);
+    return connection;
+  };
+  try {
+    await body(open);
+  } finally {
+    await Promise.allSettled(opened.map((connection) => stopHub(connection)));
+  }
+}
+
 export async function stopAllHubs() {
   await Promise.allSettled([...live].map((connection) => stopHub(connection)));
 }

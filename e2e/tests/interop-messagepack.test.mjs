@@ -23,6 +23,7 @@ import {
   signalR,
   stopAllHubs,
   stopHub,
+  withHubsAt,
 } from "../lib/hub.mjs";
 import { request } from "../lib/http.mjs";
 
@@ -63,23 +64,8 @@ after(async () => {
   if (server) await server.stop();
 });
 
-/**
- * Opens MessagePack hub connections through `open(path, options)` and stops them all when
- * `body` settles.
- */
-async function withHubs(body) {
-  const opened = [];
-  const open = async (path, options) => {
-    const connection = await openHub(base, path, { protocol: "messagepack", ...options });
-    opened.push(connection);
-    return connection;
-  };
-  try {
-    await body(open);
-  } finally {
-    await Promise.allSettled(opened.map((connection) => stopHub(connection)));
-  }
-}
+/** Runs `body` with an `open(path, options)` for MessagePack hubs of this file's server. */
+const withHubs = (body) => withHubsAt(base, body, { protocol: "messagepack" });
 
 // ---------------------------------------------------------------------------------------------
 // Checks that do not depend on the client's transport.

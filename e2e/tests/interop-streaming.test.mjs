@@ -21,11 +21,10 @@ import {
   DEFAULT_TIMEOUT_MS,
   invoke,
   nextEvent,
-  openHub,
   signalR,
   sleep,
   stopAllHubs,
-  stopHub,
+  withHubsAt,
   withTimeout,
 } from "../lib/hub.mjs";
 import { request } from "../lib/http.mjs";
@@ -68,20 +67,8 @@ after(async () => {
   if (server) await server.stop();
 });
 
-/** Opens hub connections through `open(path, options)` and stops them all when `body` settles. */
-async function withHubs(body) {
-  const opened = [];
-  const open = async (path, options) => {
-    const connection = await openHub(base, path, options);
-    opened.push(connection);
-    return connection;
-  };
-  try {
-    await body(open);
-  } finally {
-    await Promise.allSettled(opened.map((connection) => stopHub(connection)));
-  }
-}
+/** Runs `body` with an `open(path, options)` for hubs of this file's server. */
+const withHubs = (body) => withHubsAt(base, body);
 
 /**
  * Subscribes to `connection.stream(method, ...args)` and records everything the subscriber sees.

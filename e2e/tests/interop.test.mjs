@@ -21,6 +21,7 @@ import {
   sleep,
   stopAllHubs,
   stopHub,
+  withHubsAt,
 } from "../lib/hub.mjs";
 import { request } from "../lib/http.mjs";
 import { openRawConnection } from "../lib/raw.mjs";
@@ -65,20 +66,8 @@ after(async () => {
   if (server) await server.stop();
 });
 
-/** Opens hub connections through `open(path, options)` and stops them all when `body` settles. */
-async function withHubs(body) {
-  const opened = [];
-  const open = async (path, options) => {
-    const connection = await openHub(base, path, options);
-    opened.push(connection);
-    return connection;
-  };
-  try {
-    await body(open);
-  } finally {
-    await Promise.allSettled(opened.map((connection) => stopHub(connection)));
-  }
-}
+/** Runs `body` with an `open(path, options)` for hubs of this file's server. */
+const withHubs = (body) => withHubsAt(base, body);
 
 /** A fresh bearer token from `GET /generateJwtToken`. */
 async function fetchToken() {
