@@ -69,6 +69,10 @@ pub struct Settings {
     pub duration: Duration,
     /// Echo: invocations in flight per connection.
     pub pipeline: usize,
+    /// Echo: drive the connections with the raw connection code ([`raw`]) instead of
+    /// `signalr-client`, counting an echoed Invocation record as an answer too, so that a
+    /// plain WebSocket echo server (the ceiling) and a hub are measured by the same code.
+    pub raw: bool,
     /// Broadcast: messages per second (default 10). Connect: attempts per second over all
     /// workers (default: as fast as they go). Idle: connections opened per second (default:
     /// 64 at a time, as fast as they go).
@@ -81,7 +85,8 @@ pub struct Settings {
     pub skip_negotiation: bool,
     /// The server process whose resident memory `idle` reads.
     pub server_pid: Option<u32>,
-    /// Local addresses the raw connections (connect, idle) are spread over, round robin.
+    /// Local addresses the raw connections (connect, idle, echo with `raw`) are spread over,
+    /// round robin.
     pub source_ips: Vec<IpAddr>,
     /// Print a progress line to stderr every second.
     #[serde(skip)]
@@ -97,6 +102,7 @@ impl Settings {
             connections: 100,
             duration: Duration::from_secs(10),
             pipeline: 1,
+            raw: false,
             rate: None,
             payload_size: 32,
             messagepack: false,

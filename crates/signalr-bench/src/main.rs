@@ -38,6 +38,13 @@ struct Cli {
     #[arg(long, default_value_t = 1)]
     pipeline: usize,
 
+    /// echo: use the bench's raw WebSocket connections (as connect and idle do) instead of
+    /// signalr-client; an Invocation record echoed back unchanged also counts as the answer,
+    /// so a plain WebSocket echo server (with --skip-negotiation) is measured by the same
+    /// code as a hub.
+    #[arg(long)]
+    raw: bool,
+
     /// broadcast: messages per second (default 10); connect: attempts per second over all
     /// workers (default: unlimited); idle: connections opened per second (default: as fast
     /// as 64 concurrent opens go).
@@ -64,8 +71,8 @@ struct Cli {
     #[arg(long)]
     json: Option<PathBuf>,
 
-    /// Local addresses for connect and idle connections, comma-separated, used round robin
-    /// (each has about 28 000 ephemeral ports).
+    /// Local addresses for connect, idle and echo --raw connections, comma-separated, used
+    /// round robin (each has about 28 000 ephemeral ports).
     #[arg(long, value_delimiter = ',', default_value = "127.0.0.1")]
     source_ips: Vec<IpAddr>,
 
@@ -89,6 +96,7 @@ fn main() -> ExitCode {
         connections: cli.connections,
         duration: Duration::from_secs_f64(cli.duration),
         pipeline: cli.pipeline,
+        raw: cli.raw,
         rate: cli.rate,
         payload_size: cli.payload_size,
         messagepack: cli.messagepack,

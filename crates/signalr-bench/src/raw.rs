@@ -7,7 +7,9 @@
 //! `local_address`), the WebSocket upgrade (`tokio-tungstenite` over a [`TcpSocket`] bound to
 //! the address) and the handshake (`{"protocol":"json","version":1}` + `0x1E`). After that
 //! they only answer to keep the connection alive: a Ping every keep-alive interval, and
-//! whatever the server sends is read and dropped.
+//! whatever the server sends is read and dropped. `echo --raw` uses them too
+//! ([`RawConnection::feed`], [`RawConnection::receive`]), so that a plain WebSocket echo
+//! server and a hub are driven by the same code.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -16,12 +18,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use signalr_protocol::{HubMessage, HubProtocol, RECORD_SEPARATOR};
+use signalr_protocol::{HubMessage, HubProtocol, Parsed, RECORD_SEPARATOR};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_util::sync::CancellationToken;
 
 use crate::{BenchError, Settings};
@@ -411,6 +413,78 @@ impl RawConnection {
             while let Some(Ok(_)) = self.socket.next().await {}
         })
         .await;
+    }
+
+    /// The hub protocol chosen in the handshake.
+    pub fn protocol(&self) -> &dyn HubProtocol {
+        &*self.protocol
+    }
+
+    /// Queues `message` as one frame (text for JSON, binary for MessagePack) without writing
+    /// it yet: [`flush`](Self::flush) writes what is queued, so that several frames can go in
+    /// one write.
+    ///
+    /// # Errors
+    /// The socket failed.
+    pub async fn feed(&mut self, message: &HubMessage) -> Result<(), String> {
+        let bytes = self
+            .protocol
+            .to_bytes(message)
+            .map_err(|error| error.to_string())?;
+        let frame = match self.protocol.transfer_format() {
+            signalr_protocol::TransferFormat::Text => {
+                Message::Text(Utf8Bytes::try_from(bytes).map_err(|error| error.to_string())?)
+            }
+            signalr_protocol::TransferFormat::Binary => Message::binary(bytes),
+        };
+        self.socket
+            .feed(frame)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
+    /// Writes the frames [`feed`](Self::feed) queued.
+    ///
+    /// # Errors
+    /// The socket failed.
+    pub async fn flush(&mut self) -> Result<(), String> {
+        self.socket.flush().await.map_err(|error| error.to_string())
+    }
+
+    /// Reads the next frame that carries data and appends the hub messages in it to `out`
+    /// (a frame may hold several; the rest of a message split over frames waits in
+    /// `pending`). `Ok(false)` when the connection ended.
+    ///
+    /// # Errors
+    /// The socket failed or a message could not be parsed.
+    pub async fn receive(
+        &mut self,
+        pending: &mut Vec<u8>,
+        out: &mut Vec<HubMessage>,
+    ) -> Result<bool, String> {
+        loop {
+            match self.socket.next().await {
+                Some(Ok(Message::Text(text))) => pending.extend_from_slice(text.as_bytes()),
+                Some(Ok(Message::Binary(bytes))) => pending.extend_from_slice(&bytes),
+                Some(Ok(Message::Close(_))) | None => return Ok(false),
+                Some(Ok(_)) => continue,
+                Some(Err(error)) => return Err(error.to_string()),
+            }
+            let mut start = 0;
+            while start < pending.len() {
+                match self.protocol.parse(&pending[start..]) {
+                    Ok(Parsed::Message(message, used)) => {
+                        out.push(message);
+                        start += used;
+                    }
+                    Ok(Parsed::Ignored(used)) => start += used,
+                    Ok(Parsed::Incomplete) => break,
+                    Err(error) => return Err(error.to_string()),
+                }
+            }
+            pending.drain(..start);
+            return Ok(true);
+        }
     }
 
     /// Keeps the connection open until `stop` is cancelled: sends a Ping every `keep_alive`

@@ -63,10 +63,15 @@ impl Report {
             (
                 "protocol".into(),
                 format!(
-                    "{} over WebSockets{}",
+                    "{} over WebSockets{}{}",
                     settings.protocol_name(),
                     if settings.skip_negotiation {
                         ", negotiate skipped"
+                    } else {
+                        ""
+                    },
+                    if settings.raw && self.scenario == Scenario::Echo {
+                        ", raw connections"
                     } else {
                         ""
                     }

@@ -106,6 +106,61 @@ async fn echo_over_both_protocols() {
     }
 }
 
+/// A plain WebSocket echo server (what `examples/ws_echo.rs` is, on tokio-tungstenite here);
+/// its URL.
+async fn serve_plain_echo() -> String {
+    use futures_util::{SinkExt, StreamExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
+                while let Some(Ok(message)) = socket.next().await {
+                    if (message.is_text() || message.is_binary())
+                        && socket.send(message).await.is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    format!("ws://{address}/echo")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_echo_against_a_hub_and_a_plain_websocket_echo() {
+    let hub = serve().await;
+    let plain = serve_plain_echo().await;
+    for (url, skip_negotiation, messagepack) in [
+        (&hub, false, false),
+        (&hub, true, true),
+        (&plain, true, false),
+        (&plain, true, true),
+    ] {
+        let mut settings = settings(url, 3);
+        settings.raw = true;
+        settings.pipeline = 4;
+        settings.skip_negotiation = skip_negotiation;
+        settings.messagepack = messagepack;
+        settings.source_ips = ips(&["127.0.0.2", "127.0.0.3"]);
+        let report = run(Scenario::Echo, &settings).await;
+        let Results::Echo(results) = &report.results else {
+            panic!("echo results expected");
+        };
+        assert_eq!(results.connections, 3, "{url}");
+        assert!(results.invocations > 0, "{url}");
+        assert_eq!(results.errors.total, 0, "{url}: {:?}", results.errors);
+        let latency = results.latency.expect("latencies were recorded");
+        assert_eq!(latency.count, results.invocations);
+        ordered(&latency);
+        assert!(report.table().contains("raw connections"));
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(json["settings"]["raw"], true);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broadcast_delivers_every_message_to_every_receiver() {
     let url = serve().await;

@@ -1,14 +1,25 @@
 //! `echo`: every connection invokes `Echo(payload)` in a closed loop with `pipeline` calls in
 //! flight; each call's latency is from just before `invoke` to its result.
+//!
+//! With [`Settings::raw`] the connections are the bench's own ([`crate::raw`]): one task per
+//! connection writes the Invocation records (`{"type":1,"invocationId":"7","target":"Echo",
+//! "arguments":["xx…"]}` + `0x1E` in JSON, one frame each; the calls started after one read
+//! go out in one write) and reads the frames that come back; a Completion with the payload as
+//! its result, or the same Invocation record echoed back unchanged (a plain WebSocket echo
+//! server, the ceiling), answers the call with its id.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use futures_util::StreamExt;
 use serde::Serialize;
 use signalr_client::ClientError;
+use signalr_protocol::{CompletionOutcome, HubMessage, Invocation, Payload};
 
-use super::{GRACE, open_hub_connections, payload, require_some, stop_all};
+use super::{GRACE, OPEN_CONCURRENCY, open_hub_connections, payload, require_some, stop_all};
 use crate::progress::Progress;
+use crate::raw::{Connector, RawConnection};
 use crate::report::{count, errors_row, latency_row, rate};
 use crate::stats::{Counter, ErrorSamples, LatencyRecorder, LatencySummary, RateMeter, per_second};
 use crate::{BenchError, Settings};
@@ -60,6 +71,9 @@ impl EchoResults {
 /// # Errors
 /// No connection could be opened.
 pub async fn echo(settings: &Settings) -> Result<EchoResults, BenchError> {
+    if settings.raw {
+        return echo_raw(settings).await;
+    }
     let (connections, connect_errors) =
         open_hub_connections(settings, settings.connections, |_, _| {}).await;
     require_some(connections.len(), &connect_errors)?;
@@ -67,20 +81,7 @@ pub async fn echo(settings: &Settings) -> Result<EchoResults, BenchError> {
     let payload = payload(settings.payload_size);
     let completed = Counter::new();
     let errors = Arc::new(Mutex::new(ErrorSamples::default()));
-    let progress = {
-        let mut meter = RateMeter::new(&completed);
-        let open = connections.len();
-        let errors = errors.clone();
-        Progress::start(settings.progress, "echo", move || {
-            let (total, delta) = meter.tick();
-            let errors = errors.lock().expect("lock").total;
-            format!(
-                "{open} connections, {} invocations/s, {} total, {errors} errors",
-                count(delta),
-                count(total)
-            )
-        })
-    };
+    let progress = show_progress(settings, connections.len(), &completed, &errors);
 
     let started = Instant::now();
     let deadline = started + settings.duration;
@@ -139,10 +140,46 @@ pub async fn echo(settings: &Settings) -> Result<EchoResults, BenchError> {
     drop(progress);
     let opened = connections.len();
     stop_all(connections).await;
+    Ok(results(
+        opened,
+        connect_errors,
+        &completed,
+        &errors,
+        elapsed,
+        &mut latencies,
+    ))
+}
 
+fn show_progress(
+    settings: &Settings,
+    open: usize,
+    completed: &Counter,
+    errors: &Arc<Mutex<ErrorSamples>>,
+) -> Progress {
+    let mut meter = RateMeter::new(completed);
+    let errors = errors.clone();
+    Progress::start(settings.progress, "echo", move || {
+        let (total, delta) = meter.tick();
+        let errors = errors.lock().expect("lock").total;
+        format!(
+            "{open} connections, {} invocations/s, {} total, {errors} errors",
+            count(delta),
+            count(total)
+        )
+    })
+}
+
+fn results(
+    opened: usize,
+    connect_errors: ErrorSamples,
+    completed: &Counter,
+    errors: &Mutex<ErrorSamples>,
+    elapsed: std::time::Duration,
+    latencies: &mut LatencyRecorder,
+) -> EchoResults {
     let invocations = completed.get();
     let errors = errors.lock().expect("lock").clone();
-    Ok(EchoResults {
+    EchoResults {
         connections: opened,
         connect_failures: connect_errors.total,
         connect_errors,
@@ -151,5 +188,207 @@ pub async fn echo(settings: &Settings) -> Result<EchoResults, BenchError> {
         elapsed_secs: elapsed.as_secs_f64(),
         invocations_per_sec: per_second(invocations, elapsed),
         latency: latencies.summary(),
-    })
+    }
+}
+
+/// `echo` over the bench's raw connections (see the module's documentation).
+async fn echo_raw(settings: &Settings) -> Result<EchoResults, BenchError> {
+    let connector = Connector::new(settings).await?;
+    let mut connect_errors = ErrorSamples::default();
+    let mut connections = Vec::with_capacity(settings.connections);
+    let mut opening = futures_util::stream::iter(0..settings.connections)
+        .map(|_| connector.open())
+        .buffer_unordered(OPEN_CONCURRENCY);
+    while let Some(opened) = opening.next().await {
+        match opened {
+            Ok((connection, _)) => connections.push(connection),
+            Err(failure) => connect_errors.record(failure.kind(), failure),
+        }
+    }
+    drop(opening);
+    require_some(connections.len(), &connect_errors)?;
+
+    let payload = payload(settings.payload_size);
+    let completed = Counter::new();
+    let errors = Arc::new(Mutex::new(ErrorSamples::default()));
+    let opened = connections.len();
+    let progress = show_progress(settings, opened, &completed, &errors);
+
+    let started = Instant::now();
+    let deadline = started + settings.duration;
+    let callers: Vec<_> = connections
+        .into_iter()
+        .map(|connection| {
+            tokio::spawn(call_raw(
+                connection,
+                settings.pipeline,
+                payload.clone(),
+                deadline,
+                completed.clone(),
+                errors.clone(),
+            ))
+        })
+        .collect();
+    let mut latencies = LatencyRecorder::new();
+    for caller in callers {
+        if let Ok(recorded) = caller.await {
+            latencies.merge(recorded);
+        }
+    }
+    let elapsed = settings.duration.min(started.elapsed());
+    drop(progress);
+    Ok(results(
+        opened,
+        connect_errors,
+        &completed,
+        &errors,
+        elapsed,
+        &mut latencies,
+    ))
+}
+
+/// One raw connection's closed loop: `pipeline` Echo invocations in flight until `deadline`,
+/// then the answers still owed (for up to [`GRACE`]), then Close.
+async fn call_raw(
+    mut connection: RawConnection,
+    pipeline: usize,
+    payload: Arc<str>,
+    deadline: Instant,
+    completed: Counter,
+    errors: Arc<Mutex<ErrorSamples>>,
+) -> LatencyRecorder {
+    let mut latencies = LatencyRecorder::new();
+    let arguments = match Payload::encode(connection.protocol().payload_format(), &(&*payload,)) {
+        Ok(arguments) => arguments,
+        Err(error) => {
+            errors.lock().expect("lock").record("encode", error);
+            return latencies;
+        }
+    };
+    let mut next_id: u64 = 0;
+    let mut in_flight: HashMap<u64, Instant> = HashMap::with_capacity(pipeline);
+    let mut pending = Vec::new();
+    let mut messages = Vec::new();
+    let mut invoke = async |connection: &mut RawConnection,
+                            in_flight: &mut HashMap<u64, Instant>|
+           -> Result<(), String> {
+        next_id += 1;
+        let message = HubMessage::Invocation(Invocation {
+            headers: Default::default(),
+            invocation_id: Some(next_id.to_string()),
+            target: "Echo".to_owned(),
+            arguments: arguments.clone(),
+            stream_ids: Vec::new(),
+        });
+        in_flight.insert(next_id, Instant::now());
+        connection.feed(&message).await
+    };
+
+    let mut failed = None;
+    for _ in 0..pipeline {
+        if let Err(error) = invoke(&mut connection, &mut in_flight).await {
+            failed = Some(error);
+            break;
+        }
+    }
+    if let Err(error) = connection.flush().await {
+        failed = Some(error);
+    }
+    while failed.is_none() && !in_flight.is_empty() {
+        let received = tokio::time::timeout_at(
+            (deadline + GRACE).into(),
+            connection.receive(&mut pending, &mut messages),
+        )
+        .await;
+        match received {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
+                failed = Some("the server closed the connection".to_owned());
+                break;
+            }
+            Ok(Err(error)) => {
+                failed = Some(error);
+                break;
+            }
+            Err(_) => {
+                errors
+                    .lock()
+                    .expect("lock")
+                    .record("timeout", "no answer by the end of the grace time");
+                break;
+            }
+        }
+        let answered = Instant::now();
+        for message in messages.drain(..) {
+            let (id, answer) = match message {
+                HubMessage::Completion(completion) => (
+                    completion.invocation_id,
+                    match completion.outcome {
+                        CompletionOutcome::Result(result) => {
+                            result.decode::<String>().map_err(|error| error.to_string())
+                        }
+                        CompletionOutcome::Error(error) => Err(error),
+                        CompletionOutcome::Void => Err("no result".to_owned()),
+                    },
+                ),
+                // The ceiling: the record came back unchanged.
+                HubMessage::Invocation(Invocation {
+                    invocation_id: Some(id),
+                    arguments,
+                    ..
+                }) => (
+                    id,
+                    arguments
+                        .decode::<(String,)>()
+                        .map(|(text,)| text)
+                        .map_err(|error| error.to_string()),
+                ),
+                HubMessage::Close(close) => {
+                    failed = Some(format!(
+                        "the server closed the connection: {}",
+                        close.error.unwrap_or_default()
+                    ));
+                    break;
+                }
+                _ => continue,
+            };
+            let Some(sent) = id.parse().ok().and_then(|id| in_flight.remove(&id)) else {
+                errors
+                    .lock()
+                    .expect("lock")
+                    .record("unknown id", format!("an answer to {id}"));
+                continue;
+            };
+            if answered > deadline {
+                // Past the measuring time: not counted either way, and no next call.
+                continue;
+            }
+            match answer {
+                Ok(echoed) if *echoed == *payload => {
+                    latencies.record(answered - sent);
+                    completed.increment();
+                }
+                Ok(echoed) => errors
+                    .lock()
+                    .expect("lock")
+                    .record("wrong result", format!("{} characters back", echoed.len())),
+                Err(error) => errors.lock().expect("lock").record("invoke", error),
+            }
+            if let Err(error) = invoke(&mut connection, &mut in_flight).await {
+                failed = Some(error);
+                break;
+            }
+        }
+        // The next calls, one frame each, in one write.
+        if failed.is_none()
+            && let Err(error) = connection.flush().await
+        {
+            failed = Some(error);
+        }
+    }
+    if let Some(error) = failed {
+        errors.lock().expect("lock").record("closed", error);
+    }
+    connection.close().await;
+    latencies
 }
