@@ -383,11 +383,7 @@ fn opening(entry: &Entry, request: Request, transport: TransportType) -> Opening
     let (parts, _body) = request.into_parts();
     Opening {
         connection_id: entry.connection_id.clone(),
-        request: RequestInfo {
-            method: parts.method,
-            uri: parts.uri,
-            headers: parts.headers,
-        },
+        request: RequestInfo::detached(parts.method, &parts.uri, &parts.headers),
         user,
         transport,
     }

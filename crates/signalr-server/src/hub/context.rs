@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use axum::http::{Extensions, HeaderMap, Method, Uri};
+use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use signalr_protocol::negotiate::TransportType;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -27,6 +27,27 @@ pub struct RequestInfo {
 }
 
 impl RequestInfo {
+    /// A copy of the request's method, URI and headers in allocations of their own.
+    ///
+    /// The parsed request's URI and header values are slices of the HTTP server's read buffer
+    /// (about 16 KiB); keeping them for a connection's life would keep that whole buffer
+    /// alive per connection.
+    pub(crate) fn detached(method: Method, uri: &Uri, headers: &HeaderMap) -> Self {
+        let uri = Uri::try_from(uri.to_string()).unwrap_or_else(|_| uri.clone());
+        let mut copied = HeaderMap::with_capacity(headers.len());
+        for (name, value) in headers {
+            let value = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+            let name =
+                HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone());
+            copied.append(name, value);
+        }
+        RequestInfo {
+            method,
+            uri,
+            headers: copied,
+        }
+    }
+
     /// The first value of a query parameter, the name matched case-insensitively.
     pub fn query_value(&self, name: &str) -> Option<String> {
         query_value(self.uri.query()?, name)
