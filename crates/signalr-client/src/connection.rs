@@ -304,19 +304,8 @@ fn arguments<A: Serialize>(
     protocol: &dyn HubProtocol,
     arguments: &A,
 ) -> Result<Payload, ClientError> {
-    let format = protocol.payload_format();
-    let encode_error =
-        |error: signalr_protocol::PayloadError| ClientError::Serialization(error.to_string());
-    let mut payload = Payload::encode(format, arguments).map_err(encode_error)?;
-    if payload.is_null() {
-        payload = Payload::encode(format, &[(); 0]).map_err(encode_error)?;
-    }
-    if !payload.is_array() {
-        return Err(ClientError::Serialization(
-            "arguments must serialize to an array, for example a tuple".into(),
-        ));
-    }
-    Ok(payload)
+    Payload::encode_arguments(protocol.payload_format(), arguments)
+        .map_err(|error| ClientError::Serialization(error.to_string()))
 }
 
 fn decode<T: DeserializeOwned>(payload: &Payload) -> Result<T, ClientError> {

@@ -63,6 +63,28 @@ impl Payload {
         }
     }
 
+    /// Encodes the arguments of a call in `format`: a tuple such as `("text", 1)`, an array, or
+    /// `()` for none.
+    ///
+    /// # Errors
+    /// When encoding fails or the value is not an array.
+    pub fn encode_arguments<T: Serialize + ?Sized>(
+        format: PayloadFormat,
+        arguments: &T,
+    ) -> Result<Payload, PayloadError> {
+        let payload = Payload::encode(format, arguments)?;
+        // `()` encodes as null; as arguments it means "none".
+        if payload.is_null() {
+            return Payload::encode(format, &[(); 0]);
+        }
+        if !payload.is_array() {
+            return Err(PayloadError(
+                "arguments must serialize to an array, for example a tuple".to_owned(),
+            ));
+        }
+        Ok(payload)
+    }
+
     /// An encoded JSON value taken as it is; `None` if `text` is not valid JSON.
     pub fn json(text: &str) -> Option<Payload> {
         RawValue::from_string(text.to_owned())
@@ -172,5 +194,33 @@ impl PartialEq for Payload {
             #[cfg(feature = "messagepack")]
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_arguments_are_an_array() {
+        let json = |value: &Payload| match value {
+            Payload::Json(raw) => raw.get().to_owned(),
+            #[cfg(feature = "messagepack")]
+            Payload::MessagePack(bytes) => format!("{bytes:?}"),
+        };
+        assert_eq!(
+            json(&Payload::encode_arguments(PayloadFormat::Json, &("a", 1)).unwrap()),
+            "[\"a\",1]"
+        );
+        assert_eq!(
+            json(&Payload::encode_arguments(PayloadFormat::Json, &()).unwrap()),
+            "[]"
+        );
+        assert_eq!(
+            Payload::encode_arguments(PayloadFormat::Json, &"a")
+                .unwrap_err()
+                .to_string(),
+            "arguments must serialize to an array, for example a tuple"
+        );
     }
 }

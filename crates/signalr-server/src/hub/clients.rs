@@ -37,20 +37,9 @@ impl Sender {
         arguments: &A,
     ) -> Result<ClientInvocation, SendError> {
         let encoded = self.protocols.iter().map(|protocol| {
-            let format = protocol.payload_format();
-            let encode_error =
-                |error: signalr_protocol::PayloadError| SendError::Encode(error.to_string());
-            // `()` encodes as null; as arguments it means "none".
-            let mut arguments = Payload::encode(format, arguments).map_err(encode_error)?;
-            if arguments.is_null() {
-                arguments = Payload::encode(format, &[(); 0]).map_err(encode_error)?;
-            }
-            if !arguments.is_array() {
-                return Err(SendError::Encode(
-                    "arguments must serialize to an array, for example a tuple".into(),
-                ));
-            }
-            Ok((protocol.clone(), arguments))
+            Payload::encode_arguments(protocol.payload_format(), arguments)
+                .map(|arguments| (protocol.clone(), arguments))
+                .map_err(|error| SendError::Encode(error.to_string()))
         });
         Ok(ClientInvocation::new(
             target.to_owned(),
