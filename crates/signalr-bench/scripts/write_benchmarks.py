@@ -63,6 +63,11 @@ def ms(latency, key):
     return f"{latency[key] / 1000:.2f}"
 
 
+def percentiles(latency):
+    """The p50, p90, p99 and max columns of a latency summary, in milliseconds."""
+    return " | ".join(ms(latency, key) for key in ("p50_us", "p90_us", "p99_us", "max_us"))
+
+
 def num(value, digits=0):
     if value is None:
         return "–"
@@ -315,8 +320,8 @@ for depth in PIPELINES:
         lat = r["latency"]
         server_cpu, bench_cpu = cpu(name)
         w(
-            f"| {LABELS[kind]} | {client} | {depth} | {num(r['invocations_per_sec'])} | {ms(lat, 'p50_us')} | "
-            f"{ms(lat, 'p90_us')} | {ms(lat, 'p99_us')} | {ms(lat, 'max_us')} | {r['errors']['total']} | "
+            f"| {LABELS[kind]} | {client} | {depth} | {num(r['invocations_per_sec'])} | "
+            f"{percentiles(lat)} | {r['errors']['total']} | "
             f"{percent(ratio(r['invocations_per_sec'], rate_of(ceiling_here, 'invocations_per_sec')))} | "
             f"{times(ratio(r['invocations_per_sec'], rate_of(peer_here, 'invocations_per_sec')))} | "
             f"{server_cpu} | {bench_cpu} |"
@@ -341,7 +346,7 @@ for name, kind in (("broadcast-hub", "hub"), ("broadcast-hub-100", "hub"), ("bro
     w(
         f"| {LABELS[kind]} | {num(r['receivers'])} | {r['target_rate']:g} (sent {r['messages_per_sec']:.1f}) | "
         f"{num(r['deliveries_per_sec'])} | {num(r['deliveries'])} of {num(r['expected_deliveries'])} | "
-        f"{ms(lat, 'p50_us')} | {ms(lat, 'p90_us')} | {ms(lat, 'p99_us')} | {ms(lat, 'max_us')} | "
+        f"{percentiles(lat)} | "
         f"{times(ratio(r['deliveries_per_sec'], rate_of(broadcast_peer, 'deliveries_per_sec')))} | "
         f"{server_cpu} | {bench_cpu} |"
     )
@@ -364,8 +369,7 @@ for name, kind in (("connect-hub", "hub"), ("connect-peer", "peer")):
     server_cpu, bench_cpu = cpu(name)
     w(
         f"| {LABELS[kind]} | {r['workers']} | {num(r['attempts'])} | {num(r['connects_per_sec'])} | "
-        f"{r['failures']['total']} | {ms(lat, 'p50_us')} | {ms(lat, 'p90_us')} | {ms(lat, 'p99_us')} | "
-        f"{ms(lat, 'max_us')} | {ms(r['negotiate_latency'], 'p50_us')} | {ms(r['connect_latency'], 'p50_us')} | "
+        f"{r['failures']['total']} | {percentiles(lat)} | {ms(r['negotiate_latency'], 'p50_us')} | {ms(r['connect_latency'], 'p50_us')} | "
         f"{ms(r['handshake_latency'], 'p50_us')} | "
         f"{times(ratio(r['connects_per_sec'], rate_of(connect_peer, 'connects_per_sec')))} | "
         f"{server_cpu} | {bench_cpu} |"
