@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::ClientError;
 use crate::negotiate::negotiate;
-use crate::transport::{Inbound, Outbound, Target, http_client, open};
+use crate::transport::{Inbound, Network, Outbound, Target, http_client, open};
 
 /// Produces the bearer token for negotiate and connect.
 type TokenProvider = Arc<dyn Fn() -> BoxFuture<'static, Option<String>> + Send + Sync>;
@@ -48,6 +48,10 @@ struct Config {
     skip_negotiation: bool,
     transports: Vec<TransportType>,
     local_address: Option<std::net::IpAddr>,
+    /// Certificate authorities trusted besides Mozilla's roots.
+    root_certificates: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// The user's own TLS configuration, used as given.
+    tls_config: Option<Arc<rustls::ClientConfig>>,
     keep_alive_interval: Duration,
     server_timeout: Duration,
     /// Decides the waits between reconnect attempts; `None` disables reconnecting.
@@ -57,7 +61,8 @@ struct Config {
 /// Builds a [`HubConnection`].
 pub struct HubConnectionBuilder {
     config: Config,
-    header_error: Option<String>,
+    /// A setting that cannot work (an invalid header); `start` fails with it.
+    invalid_setting: Option<String>,
 }
 
 impl HubConnectionBuilder {
@@ -77,11 +82,13 @@ impl HubConnectionBuilder {
                     TransportType::LongPolling,
                 ],
                 local_address: None,
+                root_certificates: Vec::new(),
+                tls_config: None,
                 keep_alive_interval: Duration::from_secs(15),
                 server_timeout: Duration::from_secs(30),
                 retry_policy: None,
             },
-            header_error: None,
+            invalid_setting: None,
         }
     }
 
@@ -110,7 +117,7 @@ impl HubConnectionBuilder {
             (Ok(name), Ok(value)) => {
                 self.config.headers.append(name, value);
             }
-            _ => self.header_error = Some(format!("invalid header {name}")),
+            _ => self.invalid_setting = Some(format!("invalid header {name}")),
         }
         self
     }
@@ -142,6 +149,28 @@ impl HubConnectionBuilder {
     /// one of several 127.0.0.x addresses when one address runs out of ports.
     pub fn local_address(mut self, address: std::net::IpAddr) -> Self {
         self.config.local_address = Some(address);
+        self
+    }
+
+    /// Trusts this certificate authority (DER, for example from
+    /// [`CertificateDer::from_pem_slice`](rustls::pki_types::pem::PemObject::from_pem_slice))
+    /// for `https://` and `wss://` hubs, besides Mozilla's root certificates, which are always
+    /// trusted. A certificate that is not a usable authority makes [`HubConnection::start`]
+    /// fail.
+    pub fn add_root_certificate(
+        mut self,
+        certificate: rustls::pki_types::CertificateDer<'static>,
+    ) -> Self {
+        self.config.root_certificates.push(certificate);
+        self
+    }
+
+    /// Uses this TLS configuration for `https://` and `wss://` hubs instead of the default one
+    /// (Mozilla's roots plus [`add_root_certificate`](Self::add_root_certificate)), for
+    /// example to present a client certificate or to trust the platform's store. Leave its
+    /// ALPN protocols empty or `http/1.1`: every transport speaks HTTP/1.1.
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.config.tls_config = Some(config);
         self
     }
 
@@ -186,11 +215,24 @@ impl HubConnectionBuilder {
     }
 
     /// The connection, not yet started: register handlers, then [`HubConnection::start`].
-    pub fn build(self) -> HubConnection {
+    pub fn build(mut self) -> HubConnection {
+        let tls = match self.config.tls_config.take() {
+            Some(config) => Ok(config),
+            None => crate::tls::client_config(&self.config.root_certificates),
+        };
+        let tls = tls.unwrap_or_else(|error| {
+            self.invalid_setting.get_or_insert(error);
+            crate::tls::client_config(&[]).expect("no extra roots")
+        });
+        let network = Network {
+            local_address: self.config.local_address,
+            tls,
+        };
         HubConnection {
             shared: Arc::new(Shared {
                 config: self.config,
-                header_error: self.header_error,
+                network,
+                invalid_setting: self.invalid_setting,
                 handlers: RwLock::default(),
                 answerers: RwLock::default(),
                 session: Mutex::default(),
@@ -203,7 +245,10 @@ impl HubConnectionBuilder {
 
 struct Shared {
     config: Config,
-    header_error: Option<String>,
+    /// Where connections come from and their TLS settings.
+    network: Network,
+    /// A setting that cannot work; `start` fails with it.
+    invalid_setting: Option<String>,
     /// Handlers by lower-cased method name, matched case-insensitively as the official clients do.
     handlers: RwLock<HashMap<String, Vec<Handler>>>,
     answerers: RwLock<HashMap<String, Answerer>>,
@@ -381,7 +426,7 @@ impl HubConnection {
 fn open_session(shared: Arc<Shared>) -> BoxFuture<'static, Result<Arc<Session>, ClientError>> {
     Box::pin(async move {
         let config = &shared.config;
-        if let Some(error) = &shared.header_error {
+        if let Some(error) = &shared.invalid_setting {
             return Err(ClientError::Transport(error.clone()));
         }
         let token = match &config.access_token {
@@ -402,11 +447,11 @@ fn open_session(shared: Arc<Shared>) -> BoxFuture<'static, Result<Arc<Session>, 
                 headers: config.headers.clone(),
                 access_token: token,
                 binary,
-                local_address: config.local_address,
+                network: shared.network.clone(),
             };
             (target, None, vec![TransportType::WebSockets])
         } else {
-            let http = http_client(config.local_address)?;
+            let http = http_client(&shared.network)?;
             let negotiated = negotiate(&http, &config.url, token.clone(), &config.headers).await?;
             let offered = |transport: &TransportType| {
                 negotiated.transports.iter().any(|(name, formats)| {
@@ -421,7 +466,7 @@ fn open_session(shared: Arc<Shared>) -> BoxFuture<'static, Result<Arc<Session>, 
                 headers: config.headers.clone(),
                 access_token: negotiated.access_token.or(token),
                 binary,
-                local_address: config.local_address,
+                network: shared.network.clone(),
             };
             (target, Some(negotiated.connection_id), candidates)
         };

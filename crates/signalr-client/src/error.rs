@@ -27,3 +27,26 @@ pub enum ClientError {
     #[error("protocol error: {0}")]
     Protocol(String),
 }
+
+impl ClientError {
+    /// A transport error with `error`'s causes, so that a failure deep in the stack (a
+    /// certificate the client does not trust, a refused TCP connection) is in the text.
+    pub(crate) fn transport<E: std::error::Error + 'static>(error: E) -> Self {
+        ClientError::Transport(with_causes(&error))
+    }
+}
+
+/// `error`'s text followed by each cause's text not already in it, joined with `: `.
+pub(crate) fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        cause = inner.source();
+    }
+    text
+}

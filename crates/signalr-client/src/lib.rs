@@ -26,18 +26,22 @@
 //! Long Polling (tried in a configurable order), the JSON and MessagePack hub protocols,
 //! `invoke`, `send`, `stream` (cancelled on drop), handlers (`on`), answers to client-result
 //! invocations (`on_invoke`), keep-alive pings, the server timeout, automatic reconnect with
-//! lifecycle events, upload streams ([`Upload`]). Not yet: TLS (work in progress under the
-//! project's client issue).
+//! lifecycle events, upload streams ([`Upload`]), and TLS for `https://` and `wss://` hubs
+//! (rustls; Mozilla's root certificates, plus any authority given to
+//! [`HubConnectionBuilder::add_root_certificate`], or a whole
+//! [`HubConnectionBuilder::tls_config`]).
 #![warn(missing_docs)]
 
 mod connection;
 mod error;
 mod negotiate;
+mod tls;
 mod transport;
 
 pub use connection::{
     HubConnection, HubConnectionBuilder, HubStream, RetryContext, RetryPolicy, Upload,
 };
 pub use error::ClientError;
+pub use rustls;
 pub use signalr_protocol as protocol;
 pub use signalr_protocol::negotiate::TransportType;

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::error::ClientError;
+use crate::error::{ClientError, with_causes};
 
 /// How many redirects are followed before giving up (the JavaScript client's limit).
 const MAX_REDIRECTS: usize = 100;
@@ -74,12 +74,12 @@ pub(crate) async fn negotiate(
         let response = request
             .send()
             .await
-            .map_err(|error| ClientError::Negotiate(error.to_string()))?;
+            .map_err(|error| ClientError::Negotiate(with_causes(&error)))?;
         let status = response.status();
         let body = response
             .text()
             .await
-            .map_err(|error| ClientError::Negotiate(error.to_string()))?;
+            .map_err(|error| ClientError::Negotiate(with_causes(&error)))?;
         if !status.is_success() {
             let reason = if body.is_empty() {
                 status.to_string()

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::error::ClientError;
 
@@ -34,8 +34,16 @@ pub(crate) struct Target {
     pub(crate) access_token: Option<String>,
     /// Whether messages are binary (MessagePack).
     pub(crate) binary: bool,
+    pub(crate) network: Network,
+}
+
+/// How the client's connections reach the server.
+#[derive(Clone)]
+pub(crate) struct Network {
     /// The local address connections come from (`None`: the system's choice).
     pub(crate) local_address: Option<std::net::IpAddr>,
+    /// TLS settings for `https://` and `wss://`.
+    pub(crate) tls: std::sync::Arc<rustls::ClientConfig>,
 }
 
 impl Target {
@@ -124,9 +132,7 @@ impl Outbound {
                     true => Message::binary(bytes),
                     false => Message::text(String::from_utf8_lossy(&bytes).into_owned()),
                 };
-                sink.send(message)
-                    .await
-                    .map_err(|error| ClientError::Transport(error.to_string()))
+                sink.send(message).await.map_err(ClientError::transport)
             }
             Outbound::Http { http, target, .. } => {
                 let content_type = match target.binary {
@@ -139,7 +145,7 @@ impl Outbound {
                     .body(bytes)
                     .send()
                     .await
-                    .map_err(|error| ClientError::Transport(error.to_string()))?;
+                    .map_err(ClientError::transport)?;
                 match response.status() {
                     status if status.is_success() => Ok(()),
                     status => Err(ClientError::Transport(format!("POST answered {status}"))),
@@ -196,7 +202,7 @@ async fn open_websocket(target: &Target) -> Result<(Inbound, Outbound), ClientEr
     let mut request = target
         .websocket_url()
         .into_client_request()
-        .map_err(|error| ClientError::Transport(error.to_string()))?;
+        .map_err(ClientError::transport)?;
     for (name, value) in &target.headers {
         request.headers_mut().append(name.clone(), value.clone());
     }
@@ -206,48 +212,46 @@ async fn open_websocket(target: &Target) -> Result<(Inbound, Outbound), ClientEr
         })?;
         request.headers_mut().insert("authorization", value);
     }
-    let transport_error = |error: &dyn std::fmt::Display| ClientError::Transport(error.to_string());
     let uri = request.uri();
     let host = uri
         .host()
         .ok_or_else(|| ClientError::Transport("the URL has no host".into()))?;
-    if uri.scheme_str() == Some("wss") {
-        return Err(ClientError::Transport(
-            "wss:// needs TLS, which this client does not have yet".into(),
-        ));
-    }
-    let port = uri.port_u16().unwrap_or(80);
+    let secure = uri.scheme_str() == Some("wss");
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
     let remote = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
         .await
-        .map_err(|error| transport_error(&error))?
+        .map_err(ClientError::transport)?
         .next()
         .ok_or_else(|| ClientError::Transport(format!("{host} has no address")))?;
     let socket = match remote {
         std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
         std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
     }
-    .map_err(|error| transport_error(&error))?;
-    if let Some(local) = target.local_address {
+    .map_err(ClientError::transport)?;
+    if let Some(local) = target.network.local_address {
         socket
             .bind(std::net::SocketAddr::new(local, 0))
-            .map_err(|error| transport_error(&error))?;
+            .map_err(ClientError::transport)?;
     }
     let stream = socket
         .connect(remote)
         .await
-        .map_err(|error| transport_error(&error))?;
+        .map_err(ClientError::transport)?;
     let _ = stream.set_nodelay(true);
     // Small buffers: tungstenite's defaults allocate (and clear) 128 KiB per read.
     let config = WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0);
-    let (socket, _) = tokio_tungstenite::client_async_with_config(
+    // `wss://` gets TLS from the connector, `ws://` stays plain.
+    let connector = Connector::Rustls(target.network.tls.clone());
+    let (socket, _) = tokio_tungstenite::client_async_tls_with_config(
         request,
-        MaybeTlsStream::Plain(stream),
+        stream,
         Some(config),
+        Some(connector),
     )
     .await
-    .map_err(|error| transport_error(&error))?;
+    .map_err(ClientError::transport)?;
     let (sink, source) = socket.split();
     let inbound = source
         .take_while(|frame| std::future::ready(!matches!(frame, Ok(Message::Close(_)))))
@@ -256,7 +260,7 @@ async fn open_websocket(target: &Target) -> Result<(Inbound, Outbound), ClientEr
                 Ok(Message::Text(text)) => Some(Ok(Bytes::copy_from_slice(text.as_bytes()))),
                 Ok(Message::Binary(bytes)) => Some(Ok(bytes)),
                 Ok(_) => None,
-                Err(error) => Some(Err(ClientError::Transport(error.to_string()))),
+                Err(error) => Some(Err(ClientError::transport(error))),
             })
         })
         .boxed();
@@ -267,24 +271,24 @@ async fn open_websocket(target: &Target) -> Result<(Inbound, Outbound), ClientEr
     Ok((inbound, outbound))
 }
 
-/// An HTTP client whose connections come from the target's local address.
-pub(crate) fn http_client(
-    local_address: Option<std::net::IpAddr>,
-) -> Result<reqwest::Client, ClientError> {
+/// An HTTP client whose connections come from the network's local address and use its TLS
+/// settings.
+pub(crate) fn http_client(network: &Network) -> Result<reqwest::Client, ClientError> {
     reqwest::Client::builder()
-        .local_address(local_address)
+        .local_address(network.local_address)
+        .use_preconfigured_tls(rustls::ClientConfig::clone(&network.tls))
         .build()
-        .map_err(|error| ClientError::Transport(error.to_string()))
+        .map_err(ClientError::transport)
 }
 
 async fn open_event_stream(target: &Target) -> Result<(Inbound, Outbound), ClientError> {
-    let http = http_client(target.local_address)?;
+    let http = http_client(&target.network)?;
     let response = target
         .request(&http, reqwest::Method::GET, &target.http_url())
         .header(reqwest::header::ACCEPT, "text/event-stream")
         .send()
         .await
-        .map_err(|error| ClientError::Transport(error.to_string()))?;
+        .map_err(ClientError::transport)?;
     if !response.status().is_success() {
         return Err(ClientError::Transport(format!(
             "the event stream answered {}",
@@ -293,7 +297,7 @@ async fn open_event_stream(target: &Target) -> Result<(Inbound, Outbound), Clien
     }
     let body = response
         .bytes_stream()
-        .map(|chunk| chunk.map_err(|error| ClientError::Transport(error.to_string())));
+        .map(|chunk| chunk.map_err(ClientError::transport));
     let inbound = stream::unfold(
         (body.boxed(), BytesMut::new()),
         |(mut body, mut buffer)| async move {
@@ -346,7 +350,7 @@ fn take_event(buffer: &mut BytesMut) -> Option<Bytes> {
 }
 
 async fn open_long_polling(target: &Target) -> Result<(Inbound, Outbound), ClientError> {
-    let http = http_client(target.local_address)?;
+    let http = http_client(&target.network)?;
     // The first poll answers at once; it proves the connection exists.
     poll(&http, target).await?;
     let inbound = stream::unfold(
@@ -378,14 +382,14 @@ async fn poll(http: &reqwest::Client, target: &Target) -> Result<Option<Bytes>, 
         .timeout(POLL_TIMEOUT)
         .send()
         .await
-        .map_err(|error| ClientError::Transport(error.to_string()))?;
+        .map_err(ClientError::transport)?;
     match response.status() {
         reqwest::StatusCode::NO_CONTENT => Ok(None),
         status if status.is_success() => response
             .bytes()
             .await
             .map(Some)
-            .map_err(|error| ClientError::Transport(error.to_string())),
+            .map_err(ClientError::transport),
         status => Err(ClientError::Transport(format!(
             "the poll answered {status}"
         ))),
@@ -403,7 +407,10 @@ mod tests {
             headers: Default::default(),
             access_token: None,
             binary: false,
-            local_address: None,
+            network: Network {
+                local_address: None,
+                tls: crate::tls::client_config(&[]).unwrap(),
+            },
         }
     }
 

@@ -481,6 +481,148 @@ impl Proxy {
     }
 }
 
+/// A TLS front for the server, as a load balancer terminating HTTPS would be, with a
+/// self-signed certificate for 127.0.0.1 that only clients told to trust it accept.
+struct TlsFront {
+    /// `https://127.0.0.1:<port>`.
+    base: String,
+    certificate: signalr_client::rustls::pki_types::CertificateDer<'static>,
+}
+
+impl TlsFront {
+    async fn start(server: &Server) -> TlsFront {
+        use tokio_rustls::rustls;
+        let upstream = server.base.trim_start_matches("http://").to_owned();
+        let issued = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let certificate = issued.cert.der().clone();
+        let key =
+            rustls::pki_types::PrivateKeyDer::Pkcs8(issued.signing_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certificate.clone()], key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (acceptor, upstream) = (acceptor.clone(), upstream.clone());
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends the handshake here.
+                    let Ok(mut client) = acceptor.accept(client).await else {
+                        return;
+                    };
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        TlsFront {
+            base: format!("https://{address}"),
+            certificate,
+        }
+    }
+}
+
+#[tokio::test]
+async fn https_and_wss_hubs_over_every_transport_and_protocol() {
+    let server = Server::start().await;
+    let front = TlsFront::start(&server).await;
+    for (transport, messagepack) in COMBINATIONS {
+        let builder = HubConnection::builder(format!("{}/hub", front.base))
+            .add_root_certificate(front.certificate.clone())
+            .transport(transport);
+        let builder = if messagepack {
+            builder.with_messagepack()
+        } else {
+            builder
+        };
+        let connection = builder.build();
+        bounded(connection.start())
+            .await
+            .expect("connects over TLS");
+        assert_eq!(connection.transport(), Some(transport));
+        let echoed: String = bounded(connection.invoke("Echo", ("sealed",)))
+            .await
+            .unwrap();
+        assert_eq!(echoed, "sealed");
+        let counted: Vec<u32> = bounded(
+            connection
+                .stream::<u32, _>("Count", (3,))
+                .await
+                .unwrap()
+                .map(Result::unwrap)
+                .collect(),
+        )
+        .await;
+        assert_eq!(counted, [1, 2, 3]);
+        connection.stop().await;
+    }
+    let wss = front.base.replacen("https://", "wss://", 1);
+    let connection = HubConnection::builder(format!("{wss}/hub"))
+        .add_root_certificate(front.certificate.clone())
+        .skip_negotiation()
+        .build();
+    bounded(connection.start()).await.expect("wss:// connects");
+    let sum: i64 = bounded(connection.invoke("Add", (2, 3))).await.unwrap();
+    assert_eq!(sum, 5);
+    connection.stop().await;
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_refused_with_the_reason() {
+    let server = Server::start().await;
+    let front = TlsFront::start(&server).await;
+    let refused = bounded(
+        HubConnection::builder(format!("{}/hub", front.base))
+            .build()
+            .start(),
+    )
+    .await;
+    let Err(ClientError::Negotiate(text)) = refused else {
+        panic!("negotiate refuses the certificate: {refused:?}");
+    };
+    assert!(
+        text.ends_with("invalid peer certificate: UnknownIssuer"),
+        "{text}"
+    );
+    let wss = front.base.replacen("https://", "wss://", 1);
+    let refused = bounded(
+        HubConnection::builder(format!("{wss}/hub"))
+            .skip_negotiation()
+            .build()
+            .start(),
+    )
+    .await;
+    let Err(ClientError::Transport(text)) = refused else {
+        panic!("the WebSocket refuses the certificate: {refused:?}");
+    };
+    assert!(
+        text.ends_with("invalid peer certificate: UnknownIssuer"),
+        "{text}"
+    );
+    // Not a certificate at all: start says which one.
+    let garbage = signalr_client::rustls::pki_types::CertificateDer::from(vec![1, 2, 3]);
+    let refused = bounded(
+        HubConnection::builder(format!("{}/hub", front.base))
+            .add_root_certificate(garbage)
+            .build()
+            .start(),
+    )
+    .await;
+    assert_eq!(
+        refused,
+        Err(ClientError::Transport(
+            "root certificate 1 is not usable: invalid peer certificate: BadEncoding".into()
+        ))
+    );
+}
+
 /// Lifecycle events as text: `reconnecting`, `reconnected`, `closed: <error>`.
 fn record_lifecycle(connection: &HubConnection) -> mpsc::UnboundedReceiver<String> {
     let (events, received) = mpsc::unbounded_channel();
