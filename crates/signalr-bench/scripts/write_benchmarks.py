@@ -241,8 +241,8 @@ w(
     "the Completions queued for a connection into one frame while the echo answers frame by frame."
 )
 w(
-    f"- **broadcast**: {num(RECEIVERS)} receivers (`signalr-client`, negotiate skipped so that they fit "
-    "in one source address's ports) and one sender calling `Broadcast` at 10 messages a second "
+    f"- **broadcast**: {num(RECEIVERS)} receivers (`signalr-client`, each negotiating and connecting "
+    "from the source addresses in turn) and one sender calling `Broadcast` at 10 messages a second "
     f"(the latency target), and for the hub at 100 a second too ({num(RECEIVERS)} × 100 = "
     f"{num(RECEIVERS * 100)} deliveries a second offered, the throughput target)."
 )

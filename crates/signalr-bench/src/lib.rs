@@ -85,8 +85,7 @@ pub struct Settings {
     pub skip_negotiation: bool,
     /// The server process whose resident memory `idle` reads.
     pub server_pid: Option<u32>,
-    /// Local addresses the raw connections (connect, idle, echo with `raw`) are spread over,
-    /// round robin.
+    /// Local addresses the connections are spread over, round robin.
     pub source_ips: Vec<IpAddr>,
     /// Print a progress line to stderr every second.
     #[serde(skip)]

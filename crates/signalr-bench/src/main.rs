@@ -71,8 +71,8 @@ struct Cli {
     #[arg(long)]
     json: Option<PathBuf>,
 
-    /// Local addresses for connect, idle and echo --raw connections, comma-separated, used
-    /// round robin (each has about 28 000 ephemeral ports).
+    /// Local addresses of the connections, comma-separated, used round robin (each has about
+    /// 28 000 ephemeral ports).
     #[arg(long, value_delimiter = ',', default_value = "127.0.0.1")]
     source_ips: Vec<IpAddr>,
 

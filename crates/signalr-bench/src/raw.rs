@@ -2,8 +2,8 @@
 //!
 //! The `connect` and `idle` scenarios open many connections; one source address has only
 //! about 28 000 ephemeral ports (Linux's default range 32768–60999), so connections are spread
-//! over several 127.0.0.x addresses. `signalr-client` cannot bind its socket to an address,
-//! so these connections do the three steps themselves: negotiate (`reqwest`, bound with
+//! over several 127.0.0.x addresses. These connections do the three steps themselves, so that
+//! each costs the bench little: negotiate (`reqwest`, bound with
 //! `local_address`), the WebSocket upgrade (`tokio-tungstenite` over a [`TcpSocket`] bound to
 //! the address) and the handshake (`{"protocol":"json","version":1}` + `0x1E`). After that
 //! they only answer to keep the connection alive: a Ping every keep-alive interval, and

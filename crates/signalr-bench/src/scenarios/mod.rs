@@ -47,7 +47,7 @@ where
     let errors = Arc::new(Mutex::new(ErrorSamples::default()));
     let opened: Vec<HubConnection> = futures_util::stream::iter(0..count)
         .map(|index| {
-            let connection = build(settings);
+            let connection = build(settings, index);
             setup(index, &connection);
             let errors = errors.clone();
             async move {
@@ -74,9 +74,11 @@ where
     (opened, errors)
 }
 
-/// A hub connection as the settings ask for (protocol, negotiate).
-fn build(settings: &Settings) -> HubConnection {
-    let mut builder = HubConnection::builder(settings.url.clone());
+/// The `index`th hub connection as the settings ask for (protocol, negotiate), from the
+/// source addresses in turn.
+fn build(settings: &Settings, index: usize) -> HubConnection {
+    let source = settings.source_ips[index % settings.source_ips.len()];
+    let mut builder = HubConnection::builder(settings.url.clone()).local_address(source);
     if settings.messagepack {
         builder = builder.with_messagepack();
     }
