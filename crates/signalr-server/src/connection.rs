@@ -138,7 +138,14 @@ impl<S: Clone + Send + Sync + 'static> EndpointHandler for HubShared<S> {
 }
 
 /// Runs one hub connection to its end.
-pub(crate) async fn run<S>(hub: Arc<HubShared<S>>, parts: ConnectionParts)
+///
+/// Plain functions returning futures, not `async fn`s: an `async fn` keeps room for its
+/// arguments beside its body's copy of them for the connection's whole life (`parts` alone is
+/// a few hundred bytes).
+pub(crate) fn run<S>(
+    hub: Arc<HubShared<S>>,
+    parts: ConnectionParts,
+) -> impl Future<Output = ()> + Send + 'static
 where
     S: Clone + Send + Sync + 'static,
 {
@@ -147,87 +154,96 @@ where
         connection_id = %parts.connection_id,
         transport = parts.transport.as_str(),
     );
-    run_in_span(hub, parts).instrument(span).await;
+    run_in_span(hub, parts).instrument(span)
 }
 
-async fn run_in_span<S>(hub: Arc<HubShared<S>>, mut parts: ConnectionParts)
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep a second copy of `parts` (see `run`)"
+)]
+fn run_in_span<S>(
+    hub: Arc<HubShared<S>>,
+    mut parts: ConnectionParts,
+) -> impl Future<Output = ()> + Send + 'static
 where
     S: Clone + Send + Sync + 'static,
 {
-    let mut buffer = BytesMut::new();
-    let Some(protocol) = handshake(&hub, &mut parts, &mut buffer).await else {
-        parts.closing.cancel();
-        return;
-    };
-    tracing::debug!(protocol = protocol.name(), "handshake completed");
+    async move {
+        let mut buffer = BytesMut::new();
+        let Some(protocol) = handshake(&hub, &mut parts, &mut buffer).await else {
+            parts.closing.cancel();
+            return;
+        };
+        tracing::debug!(protocol = protocol.name(), "handshake completed");
 
-    let handle = Arc::new(
-        ConnectionHandle::new(
-            parts.connection_id.clone(),
-            hub.user_ids.user_id(parts.user.as_ref()),
-            protocol.name(),
-            parts.outbound.clone(),
-            parts.aborted.clone(),
-            hub.options.send_timeout,
-        )
-        .with_stall_signal(parts.stalled.clone()),
-    );
-    // Cancelled when the connection ends: every call's cancellation token derives from it.
-    let ended = CancellationToken::new();
-    let context = CallContext {
-        hub: hub.clone(),
-        connection: Arc::new(ConnectionInfo {
-            handle: handle.clone(),
-            user: parts.user.take(),
-            request: parts.request.clone(),
-            transport: parts.transport,
-            items: Mutex::default(),
-        }),
-        scope: Arc::new(CallScope {
-            in_connect_hook: true,
-            ..CallScope::new(ended.clone())
-        }),
-    };
-    hub.sender.lifetime.on_connected(handle.clone()).await;
-
-    let connected = match &hub.on_connected {
-        Some(hook) => hook(context.clone()).await,
-        None => Ok(()),
-    };
-    let context = context.with_scope(CallScope::new(ended.clone()));
-    let reason = match connected {
-        Err(error) => CloseReason::ConnectHookFailed(error),
-        Ok(()) => {
-            let mut dispatcher = Dispatcher::new(
-                context.clone(),
-                protocol.clone(),
+        let handle = Arc::new(
+            ConnectionHandle::new(
+                parts.connection_id.clone(),
+                hub.user_ids.user_id(parts.user.as_ref()),
+                protocol.name(),
+                parts.outbound.clone(),
                 parts.aborted.clone(),
-                ended.clone(),
-            );
-            let reason = dispatcher.read_loop(&mut parts, &mut buffer).await;
-            dispatcher.finish();
-            reason
+                hub.options.send_timeout,
+            )
+            .with_stall_signal(parts.stalled.clone()),
+        );
+        // Cancelled when the connection ends: every call's cancellation token derives from it.
+        let ended = CancellationToken::new();
+        let context = CallContext {
+            hub: hub.clone(),
+            connection: Arc::new(ConnectionInfo {
+                handle: handle.clone(),
+                user: parts.user.take(),
+                request: std::mem::take(&mut parts.request),
+                transport: parts.transport,
+                items: Mutex::default(),
+            }),
+            scope: Arc::new(CallScope {
+                in_connect_hook: true,
+                ..CallScope::new(ended.clone())
+            }),
+        };
+        hub.sender.lifetime.on_connected(handle.clone()).await;
+
+        let connected = match &hub.on_connected {
+            Some(hook) => hook(context.clone()).await,
+            None => Ok(()),
+        };
+        let context = context.with_scope(CallScope::new(ended.clone()));
+        let reason = match connected {
+            Err(error) => CloseReason::ConnectHookFailed(error),
+            Ok(()) => {
+                let mut dispatcher = Dispatcher::new(
+                    context.clone(),
+                    protocol.clone(),
+                    parts.aborted.clone(),
+                    ended.clone(),
+                );
+                let reason = dispatcher.read_loop(&mut parts, &mut buffer).await;
+                dispatcher.finish();
+                reason
+            }
+        };
+        ended.cancel();
+        handle.mark_ended();
+        tracing::debug!(?reason, "connection closing");
+
+        let close = reason.close_message(hub.options.enable_detailed_errors);
+        if let Ok(bytes) = protocol.to_bytes(&HubMessage::Close(close)) {
+            let _ = parts.outbound.try_send(bytes);
         }
-    };
-    ended.cancel();
-    handle.mark_ended();
-    tracing::debug!(?reason, "connection closing");
+        parts.closing.cancel();
 
-    let close = reason.close_message(hub.options.enable_detailed_errors);
-    if let Ok(bytes) = protocol.to_bytes(&HubMessage::Close(close)) {
-        let _ = parts.outbound.try_send(bytes);
+        if let Some(hook) = &hub.on_disconnected
+            && let Err(error) = hook(context).await
+        {
+            tracing::warn!(%error, "the disconnect hook failed");
+        }
+        hub.sender
+            .lifetime
+            .on_disconnected(handle.connection_id())
+            .await;
     }
-    parts.closing.cancel();
-
-    if let Some(hook) = &hub.on_disconnected
-        && let Err(error) = hook(context).await
-    {
-        tracing::warn!(%error, "the disconnect hook failed");
-    }
-    hub.sender
-        .lifetime
-        .on_disconnected(handle.connection_id())
-        .await;
 }
 
 /// What the handshake read produced.

@@ -91,21 +91,22 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
         parts: &mut ConnectionParts,
         buffer: &mut BytesMut,
     ) -> CloseReason {
-        let options = self.context.hub.options.clone();
+        let size_limit = self.context.hub.options.maximum_receive_message_size;
+        let client_timeout = self.context.hub.options.client_timeout_interval;
         loop {
-            if let Some(reason) = self
-                .dispatch_buffered(buffer, options.maximum_receive_message_size)
-                .await
-            {
-                return reason;
+            // Boxed: dispatching needs more room than waiting does, and an idle connection
+            // waits; one allocation per batch read keeps that room off the connection.
+            if !buffer.is_empty() {
+                let dispatched = Box::pin(self.dispatch_buffered(buffer, size_limit));
+                if let Some(reason) = dispatched.await {
+                    return reason;
+                }
             }
             if buffer.is_empty() && buffer.capacity() > KEPT_BUFFER_CAPACITY {
                 // A large batch was read; an idle connection should not keep its room.
                 *buffer = BytesMut::new();
             }
-            let timeout = self
-                .client_pinged
-                .then_some(options.client_timeout_interval);
+            let timeout = self.client_pinged.then_some(client_timeout);
             let received = tokio::select! {
                 _ = parts.aborted.cancelled() => return CloseReason::Aborted,
                 received = next_within(&mut parts.inbound, timeout) => received,
@@ -115,7 +116,7 @@ impl<S: Clone + Send + Sync + 'static> Dispatcher<S> {
                 Ok(None) => return CloseReason::TransportEnded,
                 Ok(Some(Ok(chunk))) => buffer.extend_from_slice(&chunk),
                 Ok(Some(Err(FrameTooLarge))) => {
-                    let limit = options.maximum_receive_message_size.unwrap_or(usize::MAX);
+                    let limit = size_limit.unwrap_or(usize::MAX);
                     return size_exceeded(limit);
                 }
             }

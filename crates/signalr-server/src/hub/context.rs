@@ -16,7 +16,7 @@ use crate::user::HubUser;
 ///
 /// It never holds the request body; the query string may hold an access token, so do not log
 /// [`uri`](Self::uri) whole.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RequestInfo {
     /// The request method.
     pub method: Method,
