@@ -18,7 +18,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use futures_util::stream::BoxStream;
 use signalr_protocol::negotiate::{
     AvailableTransport, NegotiateError, NegotiateResponse, TransportType,
@@ -502,12 +502,13 @@ fn websocket_connect(
         registry: endpoint.registry.clone(),
         token,
     };
-    let handler = endpoint.handler.clone();
-    let options = endpoint.options.clone();
-    let upgrade = websocket::configure(upgrade, receive_limit(&options));
-    Ok(upgrade.on_upgrade(move |socket| async move {
-        websocket::serve(socket, handler, opening, &options).await;
-        drop(registration);
+    let upgrade = websocket::configure(upgrade, receive_limit(&endpoint.options));
+    // One box for what the connection starts from: the upgrade's task keeps room for this
+    // closure for the connection's whole life.
+    let start = Box::new((endpoint.handler.clone(), opening, endpoint.options.clone()));
+    Ok(upgrade.on_upgrade(move |socket| {
+        let (handler, opening, options) = *start;
+        websocket::serve(socket, handler, opening, &options).map(move |()| drop(registration))
     }))
 }
 

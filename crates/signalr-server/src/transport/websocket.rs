@@ -12,7 +12,7 @@ use axum::extract::WebSocketUpgrade;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use bytes::Bytes;
 use futures_util::stream::SplitSink;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::{Opening, Outgoing};
@@ -30,13 +30,18 @@ pub(crate) fn configure(upgrade: WebSocketUpgrade, frame_limit: usize) -> WebSoc
         .max_frame_size(frame_limit)
 }
 
-/// Runs a connection over an upgraded socket.
-pub(crate) async fn serve(
+/// Runs a connection over an upgraded socket: the handler and the writer take turns on one
+/// task.
+///
+/// The setup happens here, before the returned future exists, so that the future holds only
+/// what lives as long as the connection: the handler's future and the writer's. An idle
+/// connection's memory is mostly such futures.
+pub(crate) fn serve(
     socket: WebSocket,
     handler: Arc<dyn EndpointHandler>,
     opening: Opening,
     options: &HubOptions,
-) {
+) -> impl Future<Output = ()> + Send + use<> {
     let (sink, stream) = socket.split();
     let inbound = futures_util::stream::unfold(Some(stream), |stream| async move {
         let mut stream = stream?;
@@ -53,14 +58,10 @@ pub(crate) async fn serve(
         }
     });
     let (parts, outgoing) = super::open(opening, inbound.boxed(), options);
-    let writer = tokio::spawn(write_loop(
-        sink,
-        outgoing,
-        options.send_timeout,
-        parts.aborted.clone(),
-    ));
-    handler.run(parts).await;
-    let _ = writer.await;
+    let writer = write_loop(sink, outgoing, options.send_timeout, parts.aborted.clone());
+    // Combinators rather than an `async` block: a block would keep its captured futures
+    // beside the copies it awaits.
+    futures_util::future::join(handler.run(parts), writer).map(|_| ())
 }
 
 type Sink = SplitSink<WebSocket, Message>;
