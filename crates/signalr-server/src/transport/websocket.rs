@@ -30,8 +30,7 @@ pub(crate) fn configure(upgrade: WebSocketUpgrade, frame_limit: usize) -> WebSoc
         .max_frame_size(frame_limit)
 }
 
-/// Runs a connection over an upgraded socket: the handler and the writer take turns on one
-/// task.
+/// Runs a connection over an upgraded socket.
 ///
 /// The setup happens here, before the returned future exists, so that the future holds only
 /// what lives as long as the connection: the handler's future and the writer's. An idle
@@ -58,10 +57,17 @@ pub(crate) fn serve(
         }
     });
     let (parts, outgoing) = super::open(opening, inbound.boxed(), options);
-    let writer = write_loop(sink, outgoing, options.send_timeout, parts.aborted.clone());
+    // The writer has a task of its own: it then writes what the handler's calls queued
+    // meanwhile as one frame (on one task with the handler, echo throughput fell by a fifth).
+    let writer = tokio::spawn(write_loop(
+        sink,
+        outgoing,
+        options.send_timeout,
+        parts.aborted.clone(),
+    ));
     // Combinators rather than an `async` block: a block would keep its captured futures
     // beside the copies it awaits.
-    futures_util::future::join(handler.run(parts), writer).map(|_| ())
+    handler.run(parts).then(|()| writer).map(|_| ())
 }
 
 type Sink = SplitSink<WebSocket, Message>;
