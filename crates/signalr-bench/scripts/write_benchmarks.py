@@ -196,9 +196,7 @@ w(f"| Rust | {sh('rustc', '-V')}, release profile |")
 w(
     f"| this project | signalr-server {locked_version('signalr-server')}, signalr-protocol "
     f"{locked_version('signalr-protocol')}, signalr-client {locked_version('signalr-client')}, "
-    f"signalr-bench {locked_version('signalr-bench')} (git {sh('git', '-C', str(ROOT), 'rev-parse', '--short', 'HEAD')}"
-    + (", with uncommitted changes" if sh("git", "-C", str(ROOT), "status", "--porcelain") else "")
-    + ") |"
+    f"signalr-bench {locked_version('signalr-bench')} (git {ENV['BUILT_FROM']}) |"
 )
 w(
     f"| stack | axum {locked_version('axum')}, tungstenite {locked_version('tungstenite')}, "
