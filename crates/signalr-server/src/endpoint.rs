@@ -18,8 +18,8 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use futures_util::{FutureExt, StreamExt};
 use futures_util::stream::BoxStream;
+use futures_util::{FutureExt, StreamExt};
 use signalr_protocol::negotiate::{
     AvailableTransport, NegotiateError, NegotiateResponse, TransportType,
 };

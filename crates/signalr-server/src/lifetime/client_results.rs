@@ -86,6 +86,8 @@ struct Waiter {
 /// invocation went to; anything else is reported as unexpected and dropped.
 #[derive(Default)]
 pub struct PendingResults {
+    /// Put before the number (empty: `s1`, `s2`, ...).
+    id_prefix: String,
     next_id: AtomicU64,
     waiting: Mutex<HashMap<String, Waiter>>,
 }
@@ -105,9 +107,20 @@ impl PendingResults {
         Arc::default()
     }
 
+    /// An empty table whose ids are `<prefix>s1`, `<prefix>s2`, ...: a backplane node gives
+    /// its own prefix, so that invocations of several nodes to one connection never share an
+    /// id.
+    pub fn with_id_prefix(prefix: impl Into<String>) -> Arc<Self> {
+        Arc::new(PendingResults {
+            id_prefix: prefix.into(),
+            ..PendingResults::default()
+        })
+    }
+
     /// Reserves a fresh invocation id for an invocation sent to `connection_id`.
     pub fn register(self: &Arc<Self>, connection_id: &str) -> PendingResult {
-        let id = format!("s{}", self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
+        let number = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = format!("{}s{number}", self.id_prefix);
         let (answer, receiver) = oneshot::channel();
         let waiter = Waiter {
             connection_id: connection_id.to_owned(),
@@ -139,6 +152,28 @@ impl PendingResults {
         drop(waiting);
         let _ = waiter.answer.send(Ok(completion.outcome));
         true
+    }
+
+    /// The connection an invocation waiting under this id went to.
+    pub fn connection_of(&self, invocation_id: &str) -> Option<String> {
+        self.waiting
+            .lock()
+            .expect("lock")
+            .get(invocation_id)
+            .map(|waiter| waiter.connection_id.clone())
+    }
+
+    /// Ends the wait of the invocation with this id with `answer`, whichever connection it
+    /// went to (for answers a backplane relays from another node); `false` when none waits.
+    pub fn resolve(&self, invocation_id: &str, answer: ClientAnswer) -> bool {
+        let waiter = self.waiting.lock().expect("lock").remove(invocation_id);
+        match waiter {
+            Some(waiter) => {
+                let _ = waiter.answer.send(answer);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Fails every invocation waiting on a connection that closed.

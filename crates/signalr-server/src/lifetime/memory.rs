@@ -45,6 +45,27 @@ impl InMemoryLifetimeManager {
         self.state.read().expect("lock").connections.len()
     }
 
+    /// The handle of a registered connection.
+    pub fn connection(&self, connection_id: &str) -> Option<Arc<ConnectionHandle>> {
+        self.state
+            .read()
+            .expect("lock")
+            .connections
+            .get(connection_id)
+            .cloned()
+    }
+
+    /// The groups a connection is in.
+    pub fn groups_of(&self, connection_id: &str) -> Vec<String> {
+        self.state
+            .read()
+            .expect("lock")
+            .memberships
+            .get(connection_id)
+            .map(|groups| groups.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     fn recipients(&self, audience: &Audience) -> Vec<Arc<ConnectionHandle>> {
         let state = self.state.read().expect("lock");
         let by_ids = |ids: &mut dyn Iterator<Item = &String>, excluded: &[String]| {
