@@ -297,8 +297,8 @@ impl Node {
                     tracing::warn!(connection_id, group, "no ack for a group command");
                     Err(SendError::Backplane(format!(
                         "no node acknowledged the group change for connection \
-                         '{connection_id}' within {} s",
-                        self.options.ack_timeout.as_secs()
+                         '{connection_id}' within {:?}",
+                        self.options.ack_timeout
                     )))
                 }
             },
