@@ -15,30 +15,32 @@ export function binaryPath(name) {
 }
 
 /**
- * Starts the showcase with a fresh database and resolves once it prints its address.
- * Returns `{ url, stop }`; `stop()` kills the process and removes the database.
+ * Starts the showcase and resolves once it prints its address. By default it gets a fresh
+ * database of its own; `database` shares a database file with other nodes (the caller removes
+ * it), and `redis` puts its hubs on that Redis server (`--redis`).
+ * Returns `{ url, stop }`; `stop()` kills the process and removes a database of its own.
  */
-export async function startShowcase() {
-  const dir = mkdtempSync(join(tmpdir(), "showcase-e2e-"));
-  const child = spawn(
-    binaryPath("showcase"),
-    ["--addr", "127.0.0.1:0", "--database", join(dir, "showcase.db")],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
+export async function startShowcase({ database, redis } = {}) {
+  const dir = database === undefined ? mkdtempSync(join(tmpdir(), "showcase-e2e-")) : undefined;
+  const args = ["--addr", "127.0.0.1:0", "--database", database ?? join(dir, "showcase.db")];
+  if (redis !== undefined) args.push("--redis", redis);
+  const child = spawn(binaryPath("showcase"), args, { stdio: ["ignore", "pipe", "inherit"] });
+  const removeOwnDatabase = () => {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  };
   let url;
   try {
     url = await readListeningLine(child, /^listening on (http:\/\/\S+)$/);
   } catch (error) {
     child.kill("SIGKILL");
-    rmSync(dir, { recursive: true, force: true });
+    removeOwnDatabase();
     throw error;
   }
   return {
     url,
     async stop() {
-      child.kill("SIGTERM");
-      await new Promise((done) => child.once("exit", done));
-      rmSync(dir, { recursive: true, force: true });
+      await terminate(child);
+      removeOwnDatabase();
     },
   };
 }

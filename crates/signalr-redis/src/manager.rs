@@ -217,12 +217,17 @@ impl Node {
             .await;
     }
 
-    /// Subscribes again to every channel this node wants (after Redis came back).
+    /// Subscribes again to every channel this node wants (after Redis came back), one
+    /// channel per command: redis-rs takes the confirmations of a many-channel SUBSCRIBE
+    /// after the first for the replies of later commands.
     async fn resubscribe(&self) -> Result<(), SendError> {
         let channels: Vec<String> = self.subscriptions.lock().await.keys().cloned().collect();
-        let mut redis = self.redis.clone();
-        self.command("subscribe", async move { redis.subscribe(channels).await })
-            .await
+        for channel in channels {
+            let mut redis = self.redis.clone();
+            self.command("subscribe", async move { redis.subscribe(channel).await })
+                .await?;
+        }
+        Ok(())
     }
 
     async fn add_local(&self, connection_id: &str, group: &str) {

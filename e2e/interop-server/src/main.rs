@@ -1,8 +1,11 @@
 //! The interop server: the surface of the test server the official SignalR clients' functional
 //! tests run against (shared/interop/TESTHUB.md), served by `signalr-server`.
 //!
-//! `cargo run -p interop-server -- --addr 127.0.0.1:5000`; the only line on stdout is
-//! `Now listening on: http://HOST:PORT`, logs go to stderr (`RUST_LOG`, default `warn`).
+//! `cargo run -p interop-server -- --addr 127.0.0.1:5000 [--redis redis://127.0.0.1:6379]`; the
+//! only line on stdout is `Now listening on: http://HOST:PORT`, logs go to stderr (`RUST_LOG`,
+//! default `warn`). With `--redis`, the test hub's connections are tracked on that Redis server
+//! under the reference's hub name, `FunctionalTests.TestHub`, so several interop servers (or
+//! an ASP.NET Core test server) serve one audience.
 
 mod hub;
 mod routes;
@@ -13,7 +16,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use signalr_server::lifetime::InMemoryLifetimeManager;
+use signalr_server::lifetime::{HubLifetimeManager, InMemoryLifetimeManager};
 use signalr_server::{BearerAuthLayer, CaseInsensitivePaths, HubOptions, HubRouterExt};
 use tower::Layer;
 
@@ -30,28 +33,41 @@ const PATHS: [&str; 7] = [
     "/clientresult",
 ];
 
-fn parse_arguments() -> Result<SocketAddr, String> {
-    let mut addr: SocketAddr = "127.0.0.1:0".parse().expect("valid");
+struct Arguments {
+    addr: SocketAddr,
+    redis: Option<String>,
+}
+
+fn parse_arguments() -> Result<Arguments, String> {
+    let mut parsed = Arguments {
+        addr: "127.0.0.1:0".parse().expect("valid"),
+        redis: None,
+    };
     let mut arguments = std::env::args().skip(1);
     while let Some(argument) = arguments.next() {
+        let mut value = || {
+            arguments
+                .next()
+                .ok_or_else(|| format!("{argument} needs a value"))
+        };
         match argument.as_str() {
             "--addr" => {
-                let value = arguments
-                    .next()
-                    .ok_or_else(|| format!("{argument} needs a value"))?;
-                addr = value.parse().map_err(|error| format!("--addr: {error}"))?;
+                parsed.addr = value()?
+                    .parse()
+                    .map_err(|error| format!("--addr: {error}"))?;
             }
+            "--redis" => parsed.redis = Some(value()?),
             "--help" | "-h" => {
-                eprintln!("usage: interop-server [--addr HOST:PORT]");
+                eprintln!("usage: interop-server [--addr HOST:PORT] [--redis URL]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}; try --help")),
         }
     }
-    Ok(addr)
+    Ok(parsed)
 }
 
-fn app() -> Router {
+fn app(lifetime: Arc<dyn HubLifetimeManager>) -> Router {
     let tokens = Arc::new(Tokens::random());
     let validator = tokens.clone();
     let authorized = Router::new()
@@ -59,7 +75,6 @@ fn app() -> Router {
         .layer(BearerAuthLayer::new(move |token: &str| {
             validator.check(token)
         }));
-    let lifetime = Arc::new(InMemoryLifetimeManager::new());
     let test_hub = hub::test_hub(hub::options(), lifetime.clone());
     let clients = test_hub.context();
     Router::new()
@@ -91,11 +106,29 @@ async fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let addr = parse_arguments().unwrap_or_else(|error| {
+    let Arguments { addr, redis } = parse_arguments().unwrap_or_else(|error| {
         eprintln!("{error}");
         std::process::exit(2);
     });
-    let service = CaseInsensitivePaths::new(PATHS).layer(app());
+    // One lifetime manager for both test hub endpoints, as the reference's two endpoints of
+    // one hub type share theirs.
+    let lifetime: Arc<dyn HubLifetimeManager> = match redis {
+        None => Arc::new(InMemoryLifetimeManager::new()),
+        Some(url) => {
+            let options = signalr_redis::RedisOptions::default();
+            let connected = signalr_redis::RedisLifetimeManager::connect(
+                &url,
+                "FunctionalTests.TestHub",
+                options,
+            )
+            .await;
+            Arc::new(connected.unwrap_or_else(|error| {
+                eprintln!("{error}");
+                std::process::exit(1);
+            }))
+        }
+    };
+    let service = CaseInsensitivePaths::new(PATHS).layer(app(lifetime));
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await

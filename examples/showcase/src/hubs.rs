@@ -68,11 +68,12 @@ pub fn user_count(state: AppState) -> Hub<AppState> {
             .await?;
         Ok(format!("Total views for {name} - {views}"))
     }
-    Hub::builder(state)
+    Hub::builder(state.clone())
         .with_messagepack()
         .on_connected(|context| broadcast_users(context, 1))
         .on_disconnected(|context| broadcast_users(context, -1))
         .method("NewWindowLoaded", new_window_loaded)
+        .lifetime_manager(state.lifetime("userCount"))
         .build()
 }
 
@@ -81,9 +82,10 @@ pub fn deathly_hallows(state: AppState) -> Hub<AppState> {
     async fn get_vote_status(context: Context) -> Result<Votes, HubError> {
         context.state().store.votes().map_err(storage_error)
     }
-    Hub::builder(state)
+    Hub::builder(state.clone())
         .with_messagepack()
         .method("GetVoteStatus", get_vote_status)
+        .lifetime_manager(state.lifetime("deathlyhallows"))
         .build()
 }
 
@@ -158,11 +160,12 @@ pub fn houses(state: AppState) -> Hub<AppState> {
             .await?;
         Ok(())
     }
-    Hub::builder(state)
+    Hub::builder(state.clone())
         .with_messagepack()
         .method("JoinHouse", join_house)
         .method("LeaveHouse", leave_house)
         .method("SendNotification", send_notification)
+        .lifetime_manager(state.lifetime("houses"))
         .build()
 }
 
@@ -199,15 +202,19 @@ pub fn basic_chat(state: AppState) -> Hub<AppState> {
             .await?;
         Ok(())
     }
-    Hub::builder(state)
+    Hub::builder(state.clone())
         .with_messagepack()
         .authorized_method("SendMessage", send_message)
+        .lifetime_manager(state.lifetime("basicChat"))
         .build()
 }
 
 /// `/hubs/order`: no methods; order posts push `NewOrderCreated` through it.
 pub fn order(state: AppState) -> Hub<AppState> {
-    Hub::builder(state).with_messagepack().build()
+    Hub::builder(state.clone())
+        .with_messagepack()
+        .lifetime_manager(state.lifetime("order"))
+        .build()
 }
 
 impl Presence {
@@ -312,7 +319,7 @@ pub fn chat(state: AppState) -> Hub<AppState> {
             .await?;
         Ok(())
     }
-    Hub::builder(state)
+    Hub::builder(state.clone())
         .with_messagepack()
         .require_authenticated_user()
         .on_connected(on_connected)
@@ -321,6 +328,7 @@ pub fn chat(state: AppState) -> Hub<AppState> {
         .method("RoomDeleted", room_deleted)
         .method("SendPublicMessage", send_public_message)
         .method("SendPrivateMessage", send_private_message)
+        .lifetime_manager(state.lifetime("chat"))
         .build()
 }
 
@@ -426,9 +434,10 @@ pub fn stream(state: AppState) -> Hub<AppState> {
         }
         Ok(words.join(" "))
     }
-    Hub::builder(state)
+    Hub::builder(state.clone())
         .with_messagepack()
         .stream_method("Ticker", ticker)
         .method("Shout", shout)
+        .lifetime_manager(state.lifetime("stream"))
         .build()
 }

@@ -1,7 +1,9 @@
 //! The showcase: the SignalR learning app's hubs and pages, served by `signalr-server`.
 //!
 //! Run it from the repository root with `./scripts/showcase` (installs the page packages
-//! first), or `cargo run -p showcase -- --addr 127.0.0.1:5000 --database showcase.db`.
+//! first), or `cargo run -p showcase -- --addr 127.0.0.1:5000 --database showcase.db`; add
+//! `--redis redis://127.0.0.1:6379` to run several nodes as one (each on its own `--addr`,
+//! all on one `--database`).
 
 mod accounts;
 mod hubs;
@@ -9,6 +11,7 @@ mod rejection;
 mod rest;
 mod store;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::path::PathBuf;
@@ -16,6 +19,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
+use signalr_server::lifetime::{HubLifetimeManager, InMemoryLifetimeManager};
 use signalr_server::{CaseInsensitivePaths, HubContext, HubRouterExt};
 use tower::Layer;
 use tower_http::services::ServeDir;
@@ -29,11 +33,24 @@ pub struct Inner {
     pub tokens: Tokens,
     pub counters: hubs::Counters,
     pub presence: hubs::Presence,
+    /// Each hub's Redis backplane, by hub name; empty without `--redis`.
+    pub backplanes: HashMap<String, Arc<dyn HubLifetimeManager>>,
 }
 
 /// The hubs' state; cloning shares it.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
+
+impl AppState {
+    /// Where the hub named `hub` keeps its connections: on Redis with `--redis`, else in
+    /// this process.
+    pub fn lifetime(&self, hub: &str) -> Arc<dyn HubLifetimeManager> {
+        match self.backplanes.get(hub) {
+            Some(backplane) => backplane.clone(),
+            None => Arc::new(InMemoryLifetimeManager::new()),
+        }
+    }
+}
 
 impl Deref for AppState {
     type Target = Inner;
@@ -87,12 +104,14 @@ const REST_PATHS: [&str; 12] = [
 struct Arguments {
     addr: SocketAddr,
     database: PathBuf,
+    redis: Option<String>,
 }
 
 fn parse_arguments() -> Result<Arguments, String> {
     let mut parsed = Arguments {
         addr: "127.0.0.1:5000".parse().expect("valid"),
         database: "showcase.db".into(),
+        redis: None,
     };
     let mut arguments = std::env::args().skip(1);
     while let Some(argument) = arguments.next() {
@@ -104,8 +123,12 @@ fn parse_arguments() -> Result<Arguments, String> {
                     .map_err(|error| format!("--addr: {error}"))?
             }
             "--database" => parsed.database = value()?.into(),
+            "--redis" => parsed.redis = Some(value()?),
             "--help" | "-h" => {
-                println!("usage: showcase [--addr HOST:PORT] [--database PATH]");
+                println!("usage: showcase [--addr HOST:PORT] [--database PATH] [--redis URL]");
+                println!();
+                println!("--redis redis://HOST:PORT puts every hub on that Redis server: nodes");
+                println!("sharing it (and one --database) serve one audience.");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}; try --help")),
@@ -114,13 +137,35 @@ fn parse_arguments() -> Result<Arguments, String> {
     Ok(parsed)
 }
 
-fn app(store: Store) -> Result<axum::Router, rusqlite::Error> {
+/// Connects every hub to the Redis server at `url`; hub names are `Showcase.<last path part>`.
+async fn backplanes(
+    url: &str,
+) -> Result<HashMap<String, Arc<dyn HubLifetimeManager>>, signalr_redis::RedisError> {
+    let mut backplanes = HashMap::new();
+    for path in HUB_PATHS {
+        let name = path.rsplit('/').next().expect("a path").to_owned();
+        let manager = signalr_redis::RedisLifetimeManager::connect(
+            url,
+            &format!("Showcase.{name}"),
+            signalr_redis::RedisOptions::default(),
+        )
+        .await?;
+        backplanes.insert(name, Arc::new(manager) as Arc<dyn HubLifetimeManager>);
+    }
+    Ok(backplanes)
+}
+
+fn app(
+    store: Store,
+    backplanes: HashMap<String, Arc<dyn HubLifetimeManager>>,
+) -> Result<axum::Router, rusqlite::Error> {
     let tokens = Tokens::new(&store.token_secret()?);
     let state = AppState(Arc::new(Inner {
         store,
         tokens,
         counters: hubs::Counters::default(),
         presence: hubs::Presence::default(),
+        backplanes,
     }));
     let deathly_hallows = hubs::deathly_hallows(state.clone());
     let order = hubs::order(state.clone());
@@ -186,7 +231,14 @@ async fn main() {
         );
         std::process::exit(1);
     });
-    let router = app(store).expect("the database answers");
+    let backplanes = match &arguments.redis {
+        None => HashMap::new(),
+        Some(url) => backplanes(url).await.unwrap_or_else(|error| {
+            eprintln!("{error}");
+            std::process::exit(1);
+        }),
+    };
+    let router = app(store, backplanes).expect("the database answers");
     let negotiate_paths = HUB_PATHS.map(|path| format!("{path}/negotiate"));
     let paths = HUB_PATHS
         .iter()
