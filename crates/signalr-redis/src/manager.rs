@@ -81,8 +81,10 @@ impl RedisLifetimeManager {
             redis::Client::open(info).map_err(|error| RedisError::Connect(error.to_string()))?;
         let (pushes, received) = mpsc::unbounded_channel();
         let config = ConnectionManagerConfig::new()
+            // Not redis-rs's automatic resubscription: it sends every channel in one
+            // SUBSCRIBE, whose extra confirmations it then takes for the replies of later
+            // commands. `resubscribe_when_back` subscribes one channel per command instead.
             .set_push_sender(pushes)
-            .set_automatic_resubscription()
             .set_connection_timeout(options.command_timeout)
             .set_response_timeout(options.command_timeout)
             .set_number_of_retries(2)
