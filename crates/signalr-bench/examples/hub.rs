@@ -6,7 +6,11 @@
 //! cargo run --release -p signalr-bench -- echo --url http://127.0.0.1:5000/bench
 //! ```
 //!
-//! It prints its process id and address, for `--server-pid`.
+//! It prints its process id and address, for `--server-pid`. A second argument, a Redis URL
+//! (`redis://127.0.0.1:6379`), puts the hub on the Redis backplane, for measuring several
+//! nodes.
+
+use std::sync::Arc;
 
 use axum::Router;
 use signalr_server::{CallContext, Hub, HubError, HubRouterExt};
@@ -30,14 +34,22 @@ async fn broadcast(
 
 #[tokio::main]
 async fn main() {
-    let address = std::env::args()
-        .nth(1)
+    let mut arguments = std::env::args().skip(1);
+    let address = arguments
+        .next()
         .unwrap_or_else(|| "127.0.0.1:5000".to_owned());
-    let hub = Hub::builder(())
+    let mut hub = Hub::builder(())
         .method("Echo", echo)
         .method("Broadcast", broadcast)
-        .with_messagepack()
-        .build();
+        .with_messagepack();
+    if let Some(redis) = arguments.next() {
+        let options = signalr_redis::RedisOptions::default();
+        let backplane = signalr_redis::RedisLifetimeManager::connect(&redis, "Bench.Hub", options)
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        hub = hub.lifetime_manager(Arc::new(backplane));
+    }
+    let hub = hub.build();
     let app = Router::new().map_hub("/bench", hub);
     let listener = tokio::net::TcpListener::bind(&address)
         .await

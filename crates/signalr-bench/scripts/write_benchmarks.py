@@ -349,6 +349,47 @@ for name, kind in (("broadcast-hub", "hub"), ("broadcast-hub-100", "hub"), ("bro
         f"{server_cpu} | {bench_cpu} |"
     )
 w("")
+w("### broadcast across two nodes (Redis backplane)")
+w("")
+two_nodes = results("broadcast-2nodes")
+if "broadcast-2nodes" not in runs:
+    w("Not run: redis-server (Debian's package) was not installed.")
+elif failed("broadcast-2nodes"):
+    w(f"Failed: {failed('broadcast-2nodes')}.")
+else:
+    redis_env = dict(
+        line.split("=", 1)
+        for line in (WORK / "broadcast-2nodes.redis").read_text().splitlines()
+        if "=" in line
+    )
+    publishes = int(redis_env.get("PUBLISHES", "0"))
+    r = two_nodes
+    lat = r["latency"]
+    server_cpu, bench_cpu = cpu("broadcast-2nodes")
+    single = results("broadcast-hub-100")
+    w(
+        "Two hub processes (`examples/hub.rs` with a Redis URL) and `redis-server` share the "
+        "server's core; the receivers alternate between the nodes, and the sender calls "
+        "`Broadcast` on the first. Each message reaches the first node's receivers directly and "
+        "the second node's through one Redis publish. Server CPU counts both nodes and Redis."
+    )
+    w("")
+    w(
+        "| receivers (per node) | messages/s | deliveries/s | delivered of expected | p50 ms | "
+        "p90 ms | p99 ms | max ms | Redis publishes per message | vs one node | server CPU | bench CPU |"
+    )
+    w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    per_message = ratio(publishes, r["messages_sent"])
+    w(
+        f"| {num(r['receivers'])} ({num(r['receivers'] / 2)}) | {r['target_rate']:g} (sent "
+        f"{r['messages_per_sec']:.1f}) | {num(r['deliveries_per_sec'])} | {num(r['deliveries'])} of "
+        f"{num(r['expected_deliveries'])} | {percentiles(lat)} | "
+        f"{'–' if per_message is None else f'{per_message:.2f}'} ({num(publishes)} for "
+        f"{num(r['messages_sent'])}) | "
+        f"{percent(ratio(r['deliveries_per_sec'], rate_of(single, 'deliveries_per_sec')))} | "
+        f"{server_cpu} | {bench_cpu} |"
+    )
+w("")
 w("### connect storm")
 w("")
 w(

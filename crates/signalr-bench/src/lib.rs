@@ -87,6 +87,10 @@ pub struct Settings {
     pub server_pid: Option<u32>,
     /// Local addresses the connections are spread over, round robin.
     pub source_ips: Vec<IpAddr>,
+    /// Hub URLs the broadcast receivers (and the echo callers of `signalr-client`) connect
+    /// to, round robin: several nodes of one hub on a backplane; empty: `url`. The broadcast
+    /// sender always connects to `url`.
+    pub receiver_urls: Vec<String>,
     /// Print a progress line to stderr every second.
     #[serde(skip)]
     pub progress: bool,
@@ -108,6 +112,7 @@ impl Settings {
             skip_negotiation: false,
             server_pid: None,
             source_ips: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            receiver_urls: Vec::new(),
             progress: true,
         }
     }

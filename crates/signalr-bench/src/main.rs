@@ -76,6 +76,12 @@ struct Cli {
     #[arg(long, value_delimiter = ',', default_value = "127.0.0.1")]
     source_ips: Vec<IpAddr>,
 
+    /// Hub URLs the broadcast receivers (or the echo callers of signalr-client) connect to,
+    /// comma-separated, round robin: nodes of one hub on a backplane (default: --url). The
+    /// broadcast sender connects to --url.
+    #[arg(long, value_delimiter = ',')]
+    receiver_urls: Vec<String>,
+
     /// Runtime worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -103,6 +109,7 @@ fn main() -> ExitCode {
         skip_negotiation: cli.skip_negotiation,
         server_pid: cli.server_pid,
         source_ips: cli.source_ips,
+        receiver_urls: cli.receiver_urls,
         progress: !cli.quiet,
     };
     if let Err(error) = settings.validate() {

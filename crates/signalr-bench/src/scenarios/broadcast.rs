@@ -124,7 +124,7 @@ pub async fn broadcast(settings: &Settings) -> Result<BroadcastResults, BenchErr
         })
         .await;
     require_some(receivers.len(), &connect_errors)?;
-    let sender = build(settings, receivers.len());
+    let sender = build(settings, &settings.url, receivers.len());
     tokio::time::timeout(crate::raw::STEP_TIMEOUT * 3, sender.start())
         .await
         .map_err(|_| BenchError("the sender did not connect in time".into()))?

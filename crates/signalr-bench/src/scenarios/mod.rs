@@ -47,7 +47,7 @@ where
     let errors = Arc::new(Mutex::new(ErrorSamples::default()));
     let opened: Vec<HubConnection> = futures_util::stream::iter(0..count)
         .map(|index| {
-            let connection = build(settings, index);
+            let connection = build(settings, receiver_url(settings, index), index);
             setup(index, &connection);
             let errors = errors.clone();
             async move {
@@ -74,11 +74,19 @@ where
     (opened, errors)
 }
 
-/// The `index`th hub connection as the settings ask for (protocol, negotiate), from the
-/// source addresses in turn.
-fn build(settings: &Settings, index: usize) -> HubConnection {
+/// The URL of the `index`th of many connections: the receiver URLs in turn, or the hub URL.
+fn receiver_url(settings: &Settings, index: usize) -> &str {
+    match settings.receiver_urls.len() {
+        0 => &settings.url,
+        count => &settings.receiver_urls[index % count],
+    }
+}
+
+/// The `index`th hub connection to `url` as the settings ask for (protocol, negotiate), from
+/// the source addresses in turn.
+fn build(settings: &Settings, url: &str, index: usize) -> HubConnection {
     let source = settings.source_ips[index % settings.source_ips.len()];
-    let mut builder = HubConnection::builder(settings.url.clone()).local_address(source);
+    let mut builder = HubConnection::builder(url).local_address(source);
     if settings.messagepack {
         builder = builder.with_messagepack();
     }
