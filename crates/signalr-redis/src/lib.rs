@@ -25,6 +25,16 @@
 //! same hub. Standalone Redis only: Redis Cluster and Sentinel are not supported yet (redis-rs
 //! supports cluster pub/sub, but this crate has not been tested on it).
 //!
+//! # What reaches whom
+//!
+//! Each node delivers to its own connections directly, without waiting for Redis, and skips
+//! its own messages when Redis brings them back; the other nodes get one publish per channel
+//! addressed, with the message already framed for each protocol, and write those bytes as
+//! they are. A node listens to a group's or a user's channel only while one of its
+//! connections is a member. As with ASP.NET Core's backplane, a connection on another node
+//! that is in several of the groups a `Groups` send addresses gets the message once per
+//! group (this node's own connections get it once).
+//!
 //! # When Redis goes away
 //!
 //! Nothing stops locally: each node keeps delivering to its own connections, and sends still
