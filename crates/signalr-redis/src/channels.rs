@@ -29,6 +29,11 @@ impl Channels {
         }
     }
 
+    /// `<prefix><hub>`, for logs.
+    pub(crate) fn hub(&self) -> &str {
+        &self.base
+    }
+
     pub(crate) fn all(&self) -> String {
         format!("{}:all", self.base)
     }

@@ -19,11 +19,16 @@
 //! # }
 //! ```
 //!
-//! Channels and payloads follow ASP.NET Core's Redis backplane (`<hub>:all`,
-//! `<hub>:group:<name>`, `<hub>:internal:groups` and so on, MessagePack arrays of framed
-//! messages), so nodes of this crate can share a Redis server with ASP.NET Core nodes of the
-//! same hub. Standalone Redis only: Redis Cluster and Sentinel are not supported yet (redis-rs
-//! supports cluster pub/sub, but this crate has not been tested on it).
+//! Build one manager per hub and give every node the same hub name: the name is part of every
+//! channel (`<hub>:all`, `<hub>:group:<name>`, `<hub>:internal:groups` and so on), so two hubs
+//! of one process need two names, and an ASP.NET Core node of the same hub uses its hub
+//! class's full name (`Namespace.ChatHub`). Payloads are the reference's MessagePack arrays of
+//! framed messages, so nodes of this crate can share a Redis server with ASP.NET Core nodes.
+//!
+//! Redis 6 or later (the connection speaks RESP3). The URL is redis-rs's:
+//! `redis://[:password@]host:port[/db]` (`redis://user:password@...` with ACL users);
+//! `rediss://` (TLS) is not enabled in this build. Standalone Redis only: Redis Cluster and
+//! Sentinel are not supported.
 //!
 //! # What reaches whom
 //!
@@ -33,18 +38,32 @@
 //! they are. A node listens to a group's or a user's channel only while one of its
 //! connections is a member. As with ASP.NET Core's backplane, a connection on another node
 //! that is in several of the groups a `Groups` send addresses gets the message once per
-//! group (this node's own connections get it once).
+//! group (this node's own connections get it once); a user listed twice gets it once.
 //!
 //! # When Redis goes away
 //!
-//! Nothing stops locally: each node keeps delivering to its own connections, and sends still
+//! [`RedisLifetimeManager::connect`] fails when Redis cannot be reached. Once running,
+//! nothing stops locally: each node keeps delivering to its own connections, and sends still
 //! reach the local part of their audience first. What needs Redis fails with
 //! [`SendError::Backplane`](signalr_server::SendError::Backplane) (and a warning in the log)
 //! within [`RedisOptions::command_timeout`]: a publish for other nodes, a group change for a
-//! connection on another node, a client result from a connection on another node. Messages
-//! published while Redis is down, or in flight when it goes, are lost for the other nodes:
-//! Redis pub/sub keeps no history. When Redis is back each node reconnects and subscribes
-//! again to every channel it needs, and delivery between nodes resumes.
+//! connection on another node. A hub method that passes that error on with `?` fails, and
+//! its caller sees the reference's generic error although its own node's connections got
+//! the message; a method that must succeed locally can log the error instead. A client
+//! result waiting on a connection of another node fails with
+//! [`InvokeError::Backplane`](signalr_server::InvokeError::Backplane) as soon as the
+//! connection to Redis is lost.
+//!
+//! What is lost: Redis pub/sub keeps no history, so messages published while Redis is down,
+//! or in flight when the connection breaks, never reach the other nodes. (A publish issued
+//! while redis-rs is reconnecting waits for the reconnect, up to the command timeout, and is
+//! delivered if Redis is back in time.) When Redis is back each node reconnects and
+//! subscribes again to every channel it needs, and delivery between nodes resumes.
+//!
+//! A node that dies takes its connections with it; a client result another node waits for
+//! on one of them then waits until the caller's own timeout
+//! ([`SingleClientProxy::invoke_with_timeout`](signalr_server::SingleClientProxy::invoke_with_timeout)),
+//! as with the reference.
 
 mod channels;
 mod manager;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -60,6 +60,9 @@ struct Node {
     /// Group commands waiting for their ack, by id.
     acks: Mutex<HashMap<u32, oneshot::Sender<()>>>,
     next_command: AtomicU32,
+    /// This node's connections that closed lately: a group change for one of them (a hub
+    /// method racing its connection's close) is nothing to do, not a command no node acks.
+    closed: Mutex<RecentlyClosed>,
     /// Channels this node wants, with how many local reasons it has for each (members of a
     /// group, connections of a user, the connection itself); changed one at a time.
     subscriptions: tokio::sync::Mutex<HashMap<String, usize>>,
@@ -111,6 +114,7 @@ impl RedisLifetimeManager {
             forwarded: Mutex::default(),
             acks: Mutex::default(),
             next_command: AtomicU32::new(0),
+            closed: Mutex::default(),
             subscriptions: tokio::sync::Mutex::default(),
         });
         for channel in [
@@ -124,7 +128,7 @@ impl RedisLifetimeManager {
                 .map_err(|error| RedisError::Connect(error.to_string()))?;
         }
         tokio::spawn(receive(Arc::downgrade(&node), received));
-        tracing::info!(server_name = %node.server_name, "connected to Redis");
+        tracing::info!(hub = %node.channels.hub(), server_name = %node.server_name, "connected to Redis");
         Ok(RedisLifetimeManager { node })
     }
 
@@ -142,6 +146,19 @@ impl Node {
         what: &str,
         command: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, SendError> {
+        self.quiet_command(what, command)
+            .await
+            .inspect_err(|error| {
+                tracing::warn!(hub = %self.channels.hub(), %error, "Redis command failed");
+            })
+    }
+
+    /// [`command`](Self::command) without the warning (for retries that report on their own).
+    async fn quiet_command<T>(
+        &self,
+        what: &str,
+        command: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, SendError> {
         let outcome = tokio::time::timeout(self.options.command_timeout, command).await;
         let error = match outcome {
             Ok(Ok(value)) => return Ok(value),
@@ -151,7 +168,6 @@ impl Node {
                 self.options.command_timeout.as_millis()
             ),
         };
-        tracing::warn!(%error, "Redis {what} failed");
         Err(SendError::Backplane(format!(
             "Redis {what} failed: {error}"
         )))
@@ -185,31 +201,38 @@ impl Node {
 
     /// Counts one more local reason to hear `channel`, subscribing on the first.
     async fn acquire(&self, channel: String) -> Result<(), SendError> {
-        let mut subscriptions = self.subscriptions.lock().await;
-        let count = subscriptions.entry(channel.clone()).or_insert(0);
+        let mut wanted = self.subscriptions.lock().await;
+        self.want(&mut wanted, channel).await
+    }
+
+    /// [`acquire`](Self::acquire) under a lock the caller holds.
+    async fn want(
+        &self,
+        wanted: &mut HashMap<String, usize>,
+        channel: String,
+    ) -> Result<(), SendError> {
+        let count = wanted.entry(channel.clone()).or_insert(0);
         *count += 1;
         if *count > 1 {
             return Ok(());
         }
         let mut redis = self.redis.clone();
-        let subscribed = self
-            .command("subscribe", async move { redis.subscribe(channel).await })
-            .await;
-        // The count stays: resubscribing after an outage covers a failed subscribe too.
-        subscribed
+        // On failure the count stays: resubscribing after an outage covers it.
+        self.command("subscribe", async move { redis.subscribe(channel).await })
+            .await
     }
 
-    /// Counts one local reason less to hear `channel`, unsubscribing after the last.
-    async fn release(&self, channel: String) {
-        let mut subscriptions = self.subscriptions.lock().await;
-        let Some(count) = subscriptions.get_mut(&channel) else {
+    /// Counts one local reason less to hear `channel`, unsubscribing after the last; under a
+    /// lock the caller holds.
+    async fn unwant(&self, wanted: &mut HashMap<String, usize>, channel: String) {
+        let Some(count) = wanted.get_mut(&channel) else {
             return;
         };
         *count -= 1;
         if *count > 0 {
             return;
         }
-        subscriptions.remove(&channel);
+        wanted.remove(&channel);
         let mut redis = self.redis.clone();
         let _ = self
             .command(
@@ -226,38 +249,46 @@ impl Node {
         let channels: Vec<String> = self.subscriptions.lock().await.keys().cloned().collect();
         for channel in channels {
             let mut redis = self.redis.clone();
-            self.command("subscribe", async move { redis.subscribe(channel).await })
+            self.quiet_command("subscribe", async move { redis.subscribe(channel).await })
                 .await?;
         }
         Ok(())
     }
 
-    async fn add_local(&self, connection_id: &str, group: &str) {
-        if self
-            .local
+    fn recently_closed(&self, connection_id: &str) -> bool {
+        self.closed.lock().expect("lock").contains(connection_id)
+    }
+
+    /// Whether a local connection is in a group.
+    fn is_member(&self, connection_id: &str, group: &str) -> bool {
+        self.local
             .groups_of(connection_id)
             .iter()
-            .any(|g| g == group)
-        {
+            .any(|joined| joined == group)
+    }
+
+    // Membership changes, connects and disconnects hold the subscription lock from their
+    // check to their last (un)subscribe, so that a disconnect racing a group change never
+    // counts a group twice or leaves a count behind.
+
+    async fn add_local(&self, connection_id: &str, group: &str) {
+        let mut wanted = self.subscriptions.lock().await;
+        if self.local.connection(connection_id).is_none() || self.is_member(connection_id, group) {
             return;
         }
         let _ = self.local.add_to_group(connection_id, group).await;
-        if let Err(error) = self.acquire(self.channels.group(group)).await {
+        if let Err(error) = self.want(&mut wanted, self.channels.group(group)).await {
             tracing::warn!(%error, group, "members on other nodes will not reach this node's");
         }
     }
 
     async fn remove_local(&self, connection_id: &str, group: &str) {
-        if !self
-            .local
-            .groups_of(connection_id)
-            .iter()
-            .any(|g| g == group)
-        {
+        let mut wanted = self.subscriptions.lock().await;
+        if !self.is_member(connection_id, group) {
             return;
         }
         let _ = self.local.remove_from_group(connection_id, group).await;
-        self.release(self.channels.group(group)).await;
+        self.unwant(&mut wanted, self.channels.group(group)).await;
     }
 
     /// Asks the node owning `connection_id` to change its groups, and waits for its ack.
@@ -361,10 +392,33 @@ impl Node {
             Addressed::User(user) => Audience::User(user.to_owned()),
             Addressed::Connection(id) => {
                 if let Some((invocation_id, return_channel)) = invocation.result_route {
-                    self.forwarded
-                        .lock()
-                        .expect("lock")
-                        .insert((id.to_owned(), invocation_id), return_channel);
+                    // Checked and recorded under the table's lock: a disconnect removes the
+                    // connection first and empties the table after, so an invocation for a
+                    // connection that is closing is either recorded and then answered by the
+                    // disconnect, or answered here.
+                    let mut forwarded = self.forwarded.lock().expect("lock");
+                    match self.local.connection(id) {
+                        Some(_) => {
+                            forwarded.insert((id.to_owned(), invocation_id), return_channel);
+                        }
+                        None => {
+                            drop(forwarded);
+                            let text = InvokeError::Disconnected(id.to_owned()).to_string();
+                            let completion = Completion {
+                                headers: Headers::new(),
+                                invocation_id,
+                                outcome: CompletionOutcome::Error(text),
+                            };
+                            // Relayed in the protocol the asking node framed first.
+                            let protocol = invocation
+                                .frames
+                                .first()
+                                .and_then(|(name, _)| known_protocol(name))
+                                .unwrap_or("json");
+                            self.relay(return_channel, protocol, completion).await;
+                            return Ok(());
+                        }
+                    }
                 }
                 Audience::Connection(id.to_owned())
             }
@@ -422,6 +476,23 @@ impl Node {
         Ok(())
     }
 
+    /// Tells the node that asked `connection` for a client result that it closed.
+    async fn relay_disconnected(
+        &self,
+        return_channel: String,
+        connection: &ConnectionHandle,
+        invocation_id: String,
+    ) {
+        let text = InvokeError::Disconnected(connection.connection_id().to_owned()).to_string();
+        let completion = Completion {
+            headers: Headers::new(),
+            invocation_id,
+            outcome: CompletionOutcome::Error(text),
+        };
+        self.relay(return_channel, connection.protocol(), completion)
+            .await;
+    }
+
     /// Sends a Completion for a forwarded client result back to the node that asked.
     async fn relay(&self, return_channel: String, protocol: &str, completion: Completion) {
         let Some(encoder) = protocol_named(protocol) else {
@@ -444,12 +515,13 @@ impl HubLifetimeManager for RedisLifetimeManager {
         let node = &self.node;
         let id = connection.connection_id().to_owned();
         let user = connection.user_id().map(str::to_owned);
+        let mut wanted = node.subscriptions.lock().await;
         node.local.on_connected(connection).await;
-        if let Err(error) = node.acquire(node.channels.connection(&id)).await {
+        if let Err(error) = node.want(&mut wanted, node.channels.connection(&id)).await {
             tracing::warn!(connection_id = %id, %error, "sends from other nodes will not reach this connection");
         }
         if let Some(user) = user
-            && let Err(error) = node.acquire(node.channels.user(&user)).await
+            && let Err(error) = node.want(&mut wanted, node.channels.user(&user)).await
         {
             tracing::warn!(connection_id = %id, %error, "sends to its user from other nodes will not reach this connection");
         }
@@ -457,18 +529,26 @@ impl HubLifetimeManager for RedisLifetimeManager {
 
     async fn on_disconnected(&self, connection_id: &str) {
         let node = &self.node;
-        let Some(connection) = node.local.connection(connection_id) else {
-            return;
+        let connection = {
+            let mut wanted = node.subscriptions.lock().await;
+            let Some(connection) = node.local.connection(connection_id) else {
+                return;
+            };
+            let groups = node.local.groups_of(connection_id);
+            node.closed.lock().expect("lock").insert(connection_id);
+            node.local.on_disconnected(connection_id).await;
+            for group in groups {
+                node.unwant(&mut wanted, node.channels.group(&group)).await;
+            }
+            node.unwant(&mut wanted, node.channels.connection(connection_id))
+                .await;
+            if let Some(user) = connection.user_id() {
+                node.unwant(&mut wanted, node.channels.user(user)).await;
+            }
+            connection
         };
-        for group in node.local.groups_of(connection_id) {
-            node.release(node.channels.group(&group)).await;
-        }
-        node.local.on_disconnected(connection_id).await;
-        node.release(node.channels.connection(connection_id)).await;
-        if let Some(user) = connection.user_id() {
-            node.release(node.channels.user(user)).await;
-        }
-        // Client results other nodes wait for on this connection end now.
+        // Client results other nodes wait for on this connection end now. The connection is
+        // no longer local, so none is recorded for it after this (see `deliver_received`).
         let waiting: Vec<(String, String)> = {
             let mut forwarded = node.forwarded.lock().expect("lock");
             let ids: Vec<(String, String)> = forwarded
@@ -480,14 +560,8 @@ impl HubLifetimeManager for RedisLifetimeManager {
                 .filter_map(|key| forwarded.remove(&key).map(|channel| (key.1, channel)))
                 .collect()
         };
-        let text = InvokeError::Disconnected(connection_id.to_owned()).to_string();
         for (invocation_id, return_channel) in waiting {
-            let completion = Completion {
-                headers: Headers::new(),
-                invocation_id,
-                outcome: CompletionOutcome::Error(text.clone()),
-            };
-            node.relay(return_channel, connection.protocol(), completion)
+            node.relay_disconnected(return_channel, &connection, invocation_id)
                 .await;
         }
     }
@@ -543,8 +617,11 @@ impl HubLifetimeManager for RedisLifetimeManager {
                 .collect(),
             Audience::Connections(_) => Vec::new(),
         };
+        // A name listed twice is one channel, published to once.
+        let mut seen = std::collections::HashSet::new();
         let publishes = publishes
             .into_iter()
+            .filter(|(channel, _)| seen.insert(channel.clone()))
             .map(|(channel, excluded)| node.publish_invocation(channel, message, excluded, true));
         for published in futures_util::future::join_all(publishes).await {
             published?;
@@ -558,6 +635,9 @@ impl HubLifetimeManager for RedisLifetimeManager {
             node.add_local(connection_id, group).await;
             return Ok(());
         }
+        if node.recently_closed(connection_id) {
+            return Ok(());
+        }
         node.group_command(connection_id, group, GroupAction::Add)
             .await
     }
@@ -566,6 +646,9 @@ impl HubLifetimeManager for RedisLifetimeManager {
         let node = &self.node;
         if node.local.connection(connection_id).is_some() {
             node.remove_local(connection_id, group).await;
+            return Ok(());
+        }
+        if node.recently_closed(connection_id) {
             return Ok(());
         }
         node.group_command(connection_id, group, GroupAction::Remove)
@@ -624,6 +707,34 @@ impl HubLifetimeManager for RedisLifetimeManager {
     }
 }
 
+/// Ids of connections closed within the last minute, oldest first.
+#[derive(Default)]
+struct RecentlyClosed {
+    order: std::collections::VecDeque<(Instant, String)>,
+    ids: std::collections::HashSet<String>,
+}
+
+impl RecentlyClosed {
+    const KEPT_FOR: Duration = Duration::from_secs(60);
+
+    fn insert(&mut self, connection_id: &str) {
+        let now = Instant::now();
+        while let Some((closed_at, _)) = self.order.front()
+            && now.duration_since(*closed_at) > Self::KEPT_FOR
+        {
+            let (_, id) = self.order.pop_front().expect("checked");
+            self.ids.remove(&id);
+        }
+        if self.ids.insert(connection_id.to_owned()) {
+            self.order.push_back((now, connection_id.to_owned()));
+        }
+    }
+
+    fn contains(&self, connection_id: &str) -> bool {
+        self.ids.contains(connection_id)
+    }
+}
+
 /// Reads what Redis pushes: messages, and news of a lost connection (after which every wanted
 /// channel is subscribed again, once Redis answers).
 async fn receive(node: std::sync::Weak<Node>, mut pushes: mpsc::UnboundedReceiver<PushInfo>) {
@@ -643,8 +754,14 @@ async fn receive(node: std::sync::Weak<Node>, mut pushes: mpsc::UnboundedReceive
             }
             PushKind::Disconnection => {
                 tracing::warn!(
+                    hub = %node.channels.hub(),
                     "lost the connection to Redis; messages between nodes are lost until it is back"
                 );
+                // Answers relayed meanwhile are lost: client results waiting on connections
+                // of other nodes end now rather than never.
+                node.results.fail_all(&InvokeError::Backplane(
+                    "the connection to Redis was lost while waiting for the client's answer".into(),
+                ));
                 tokio::spawn(resubscribe_when_back(Arc::downgrade(&node)));
             }
             _ => {}
@@ -660,7 +777,7 @@ async fn resubscribe_when_back(node: std::sync::Weak<Node>) {
             return;
         };
         if node.resubscribe().await.is_ok() {
-            tracing::info!("Redis is back; subscriptions restored");
+            tracing::info!(hub = %node.channels.hub(), "Redis is back; subscriptions restored");
             return;
         }
     }

@@ -232,3 +232,156 @@ async fn a_redis_outage_keeps_local_delivery_and_heals() {
     on_a.expect("back").await;
     on_b.expect("back").await;
 }
+
+/// How many subscribers `channel` has on the Redis server at `url`.
+async fn subscribers(url: &str, channel: &str) -> usize {
+    let client = redis::Client::open(url).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let counts: Vec<(String, usize)> = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    counts[0].1
+}
+
+#[tokio::test]
+async fn group_changes_racing_a_disconnect_leave_the_subscriptions_right() {
+    let server = common::RedisServer::shared();
+    let hub = common::unique_hub();
+    let a = node(&server.url, &hub, RedisOptions::default()).await;
+    let b = node(&server.url, &hub, RedisOptions::default()).await;
+    let mut member = TestConnection::connect(&a, "member", None).await;
+    a.add_to_group("member", "g").await.unwrap();
+    for round in 0..20 {
+        // Each closing connection is also the only member of a group of its own, so that its
+        // disconnect waits on Redis (to unsubscribe) while the group change runs.
+        // A member leaving as its connection closes: the group keeps its other member.
+        let leaving = format!("leaving{round}");
+        let _leaving = TestConnection::connect(&a, &leaving, None).await;
+        a.add_to_group(&leaving, "g").await.unwrap();
+        a.add_to_group(&leaving, &format!("solo-{leaving}"))
+            .await
+            .unwrap();
+        let _ = tokio::join!(
+            a.on_disconnected(&leaving),
+            a.remove_from_group(&leaving, "g")
+        );
+        // A join as the connection closes: nothing is left behind.
+        let joining = format!("joining{round}");
+        let _joining = TestConnection::connect(&a, &joining, None).await;
+        a.add_to_group(&joining, &format!("solo-{joining}"))
+            .await
+            .unwrap();
+        let _ = tokio::join!(a.on_disconnected(&joining), a.add_to_group(&joining, "h"));
+    }
+    b.send(&Audience::Group("g".into()), &message("still"))
+        .await
+        .unwrap();
+    member.expect("still").await;
+    assert_eq!(subscribers(&server.url, &format!("{hub}:group:g")).await, 1);
+    assert_eq!(subscribers(&server.url, &format!("{hub}:group:h")).await, 0);
+}
+
+#[tokio::test]
+async fn a_client_result_racing_a_disconnect_is_answered() {
+    let server = common::RedisServer::shared();
+    let hub = common::unique_hub();
+    let a = node(&server.url, &hub, RedisOptions::default()).await;
+    let b = node(&server.url, &hub, RedisOptions::default()).await;
+    let protocol: Arc<dyn signalr_server::protocol::HubProtocol> =
+        Arc::new(signalr_server::protocol::json::JsonHubProtocol);
+    let arguments = signalr_server::protocol::Payload::json("[]").unwrap();
+    let invocation = signalr_server::lifetime::ClientInvocation::new(
+        "Result".into(),
+        vec![(protocol, arguments)],
+    );
+    for round in 0..20 {
+        let id = format!("c{round}");
+        let _connection = TestConnection::connect(&b, &id, None).await;
+        let (answer, ()) = tokio::time::timeout(
+            Duration::from_secs(5),
+            futures_util::future::join(a.invoke_connection(&id, &invocation), async {
+                // Let the invocation get under way in some rounds, not in others.
+                tokio::time::sleep(Duration::from_micros(200 * round)).await;
+                b.on_disconnected(&id).await;
+            }),
+        )
+        .await
+        .expect("the client result ends");
+        assert!(
+            matches!(
+                &answer,
+                Err(signalr_server::InvokeError::Disconnected(gone)
+                    | signalr_server::InvokeError::NoConnection(gone)) if *gone == id
+            ),
+            "{answer:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_client_result_waiting_on_another_node_ends_when_redis_goes_away() {
+    let server = common::RedisServer::start();
+    let hub = common::unique_hub();
+    let options = RedisOptions {
+        command_timeout: Duration::from_millis(500),
+        ..RedisOptions::default()
+    };
+    let a = node(&server.url, &hub, options.clone()).await;
+    let b = node(&server.url, &hub, options).await;
+    let mut connection = TestConnection::connect(&b, "c1", None).await;
+    let protocol: Arc<dyn signalr_server::protocol::HubProtocol> =
+        Arc::new(signalr_server::protocol::json::JsonHubProtocol);
+    let invocation = signalr_server::lifetime::ClientInvocation::new(
+        "Result".into(),
+        vec![(
+            protocol,
+            signalr_server::protocol::Payload::json("[]").unwrap(),
+        )],
+    );
+    let waiting = a.invoke_connection("c1", &invocation);
+    let outage = async {
+        // The invocation reached the client; Redis goes before it answers.
+        assert!(
+            connection
+                .next_text()
+                .await
+                .contains("\"target\":\"Result\"")
+        );
+        server.stop();
+    };
+    let (answer, ()) = tokio::time::timeout(
+        Duration::from_secs(10),
+        futures_util::future::join(waiting, outage),
+    )
+    .await
+    .expect("the wait ends");
+    assert_eq!(
+        answer,
+        Err(signalr_server::InvokeError::Backplane(
+            "the connection to Redis was lost while waiting for the client's answer".into()
+        ))
+    );
+}
+
+#[tokio::test]
+async fn a_user_listed_twice_gets_the_message_once() {
+    let server = common::RedisServer::shared();
+    let hub = common::unique_hub();
+    let a = node(&server.url, &hub, RedisOptions::default()).await;
+    let b = node(&server.url, &hub, RedisOptions::default()).await;
+    let mut remote = TestConnection::connect(&b, "c1", Some("ann")).await;
+    let mut local = TestConnection::connect(&a, "c2", Some("ann")).await;
+    a.send(
+        &Audience::Users(vec!["ann".into(), "ann".into()]),
+        &message("once"),
+    )
+    .await
+    .unwrap();
+    remote.expect("once").await;
+    local.expect("once").await;
+    remote.expect_nothing().await;
+    local.expect_nothing().await;
+}

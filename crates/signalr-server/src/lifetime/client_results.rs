@@ -176,6 +176,21 @@ impl PendingResults {
         }
     }
 
+    /// Fails every invocation waiting, whatever connection it went to (a backplane that lost
+    /// its connection can no longer receive their answers).
+    pub fn fail_all(&self, error: &InvokeError) {
+        let waiting: Vec<Waiter> = self
+            .waiting
+            .lock()
+            .expect("lock")
+            .drain()
+            .map(|(_, waiter)| waiter)
+            .collect();
+        for waiter in waiting {
+            let _ = waiter.answer.send(Err(error.clone()));
+        }
+    }
+
     /// Fails every invocation waiting on a connection that closed.
     pub fn connection_closed(&self, connection_id: &str) {
         let mut closed = Vec::new();
