@@ -403,19 +403,14 @@ impl Node {
                         }
                         None => {
                             drop(forwarded);
-                            let text = InvokeError::Disconnected(id.to_owned()).to_string();
-                            let completion = Completion {
-                                headers: Headers::new(),
-                                invocation_id,
-                                outcome: CompletionOutcome::Error(text),
-                            };
-                            // Relayed in the protocol the asking node framed first.
+                            // Answered in the protocol the asking node framed first.
                             let protocol = invocation
                                 .frames
                                 .first()
                                 .and_then(|(name, _)| known_protocol(name))
                                 .unwrap_or("json");
-                            self.relay(return_channel, protocol, completion).await;
+                            self.relay_disconnected(return_channel, id, protocol, invocation_id)
+                                .await;
                             return Ok(());
                         }
                     }
@@ -476,21 +471,22 @@ impl Node {
         Ok(())
     }
 
-    /// Tells the node that asked `connection` for a client result that it closed.
+    /// Tells the node that asked `connection_id` for a client result that it closed, in
+    /// `protocol`.
     async fn relay_disconnected(
         &self,
         return_channel: String,
-        connection: &ConnectionHandle,
+        connection_id: &str,
+        protocol: &str,
         invocation_id: String,
     ) {
-        let text = InvokeError::Disconnected(connection.connection_id().to_owned()).to_string();
+        let text = InvokeError::Disconnected(connection_id.to_owned()).to_string();
         let completion = Completion {
             headers: Headers::new(),
             invocation_id,
             outcome: CompletionOutcome::Error(text),
         };
-        self.relay(return_channel, connection.protocol(), completion)
-            .await;
+        self.relay(return_channel, protocol, completion).await;
     }
 
     /// Sends a Completion for a forwarded client result back to the node that asked.
@@ -561,8 +557,13 @@ impl HubLifetimeManager for RedisLifetimeManager {
                 .collect()
         };
         for (invocation_id, return_channel) in waiting {
-            node.relay_disconnected(return_channel, &connection, invocation_id)
-                .await;
+            node.relay_disconnected(
+                return_channel,
+                connection_id,
+                connection.protocol(),
+                invocation_id,
+            )
+            .await;
         }
     }
 

@@ -41,6 +41,31 @@ async fn publish_raw(url: &str, channel: &str, payload: Vec<u8>) {
         .unwrap();
 }
 
+/// Two nodes with a short command timeout on a Redis server of their own (to stop it).
+async fn two_nodes_on_own_server() -> (
+    common::RedisServer,
+    Arc<dyn HubLifetimeManager>,
+    Arc<dyn HubLifetimeManager>,
+) {
+    let server = common::RedisServer::start();
+    let hub = common::unique_hub();
+    let options = RedisOptions {
+        command_timeout: Duration::from_millis(500),
+        ..RedisOptions::default()
+    };
+    let a = node(&server.url, &hub, options.clone()).await;
+    let b = node(&server.url, &hub, options).await;
+    (server, a, b)
+}
+
+/// A client-result invocation of `Result()` in JSON.
+fn result_invocation() -> signalr_server::lifetime::ClientInvocation {
+    let protocol: Arc<dyn signalr_server::protocol::HubProtocol> =
+        Arc::new(signalr_server::protocol::json::JsonHubProtocol);
+    let arguments = signalr_server::protocol::Payload::json("[]").unwrap();
+    signalr_server::lifetime::ClientInvocation::new("Result".into(), vec![(protocol, arguments)])
+}
+
 fn json_frames(text: &str) -> Vec<(String, Bytes)> {
     vec![("json".to_owned(), Bytes::copy_from_slice(text.as_bytes()))]
 }
@@ -179,14 +204,7 @@ async fn a_group_change_nobody_acknowledges_fails_after_the_ack_timeout() {
 
 #[tokio::test]
 async fn a_redis_outage_keeps_local_delivery_and_heals() {
-    let server = common::RedisServer::start();
-    let hub = common::unique_hub();
-    let options = RedisOptions {
-        command_timeout: Duration::from_millis(500),
-        ..RedisOptions::default()
-    };
-    let a = node(&server.url, &hub, options.clone()).await;
-    let b = node(&server.url, &hub, options).await;
+    let (server, a, b) = two_nodes_on_own_server().await;
     let mut on_a = TestConnection::connect(&a, "c1", None).await;
     let mut on_b = TestConnection::connect(&b, "c2", None).await;
     b.add_to_group("c2", "g").await.unwrap();
@@ -290,13 +308,7 @@ async fn a_client_result_racing_a_disconnect_is_answered() {
     let hub = common::unique_hub();
     let a = node(&server.url, &hub, RedisOptions::default()).await;
     let b = node(&server.url, &hub, RedisOptions::default()).await;
-    let protocol: Arc<dyn signalr_server::protocol::HubProtocol> =
-        Arc::new(signalr_server::protocol::json::JsonHubProtocol);
-    let arguments = signalr_server::protocol::Payload::json("[]").unwrap();
-    let invocation = signalr_server::lifetime::ClientInvocation::new(
-        "Result".into(),
-        vec![(protocol, arguments)],
-    );
+    let invocation = result_invocation();
     for round in 0..20 {
         let id = format!("c{round}");
         let _connection = TestConnection::connect(&b, &id, None).await;
@@ -323,24 +335,9 @@ async fn a_client_result_racing_a_disconnect_is_answered() {
 
 #[tokio::test]
 async fn a_client_result_waiting_on_another_node_ends_when_redis_goes_away() {
-    let server = common::RedisServer::start();
-    let hub = common::unique_hub();
-    let options = RedisOptions {
-        command_timeout: Duration::from_millis(500),
-        ..RedisOptions::default()
-    };
-    let a = node(&server.url, &hub, options.clone()).await;
-    let b = node(&server.url, &hub, options).await;
+    let (server, a, b) = two_nodes_on_own_server().await;
     let mut connection = TestConnection::connect(&b, "c1", None).await;
-    let protocol: Arc<dyn signalr_server::protocol::HubProtocol> =
-        Arc::new(signalr_server::protocol::json::JsonHubProtocol);
-    let invocation = signalr_server::lifetime::ClientInvocation::new(
-        "Result".into(),
-        vec![(
-            protocol,
-            signalr_server::protocol::Payload::json("[]").unwrap(),
-        )],
-    );
+    let invocation = result_invocation();
     let waiting = a.invoke_connection("c1", &invocation);
     let outage = async {
         // The invocation reached the client; Redis goes before it answers.
