@@ -12,7 +12,17 @@ import * as signalR from "@microsoft/signalr";
 
 import { startShowcase } from "../lib/server.mjs";
 import { startRedis } from "../lib/redis.mjs";
-import { invoke, nextEvent, openHub, pendingEvents, send, sleep, stopAllHubs, takeEvents } from "../lib/hub.mjs";
+import {
+  invoke,
+  nextEvent,
+  openHub,
+  pendingEvents,
+  send,
+  sleep,
+  stopAllHubs,
+  stopHub,
+  takeEvents,
+} from "../lib/hub.mjs";
 import { createUser, request, sessionCookie } from "../lib/http.mjs";
 
 const TEST_TIMEOUT_MS = 90_000;
@@ -117,6 +127,34 @@ test("houses: groups and others-in-group span the nodes", { timeout: TEST_TIMEOU
   await invoke(first, "SendNotification", "Gryffindor", "only A now");
   assert.deepEqual(await nextEvent(first, "houseNotification"), ["", "Gryffindor", "only A now"]);
   await expectQuiet({ "first on A": first, "second on B": second, "outsider on B": outsider });
+});
+
+test("presence and live counts add up over the nodes", { timeout: TEST_TIMEOUT_MS }, async () => {
+  const ann = await createUser(nodeA.url, "ann");
+  const bob = await createUser(nodeA.url, "bob");
+  const events = ["UserConnected", "UserDisconnected"];
+  const bobOnB = await openHub(nodeB.url, "/hubs/chat", { events, token: bob.token, label: "bob on B" });
+  const annOnA = await openHub(nodeA.url, "/hubs/chat", { events, token: ann.token, label: "ann on A" });
+  assert.deepEqual(await nextEvent(bobOnB, "UserConnected"), [ann.id, ann.userName]);
+  // A second connection on the other node is not a new arrival, and closing the first is not
+  // a departure while the second is open.
+  const annOnB = await openHub(nodeB.url, "/hubs/chat", { events, token: ann.token, label: "ann on B" });
+  await stopHub(annOnA);
+  await expectQuiet({ "bob on B": bobOnB });
+  await stopHub(annOnB);
+  assert.deepEqual(await nextEvent(bobOnB, "UserDisconnected"), [ann.id, ann.userName]);
+
+  // The user count counts connections on both nodes.
+  const counts = ["updateTotalUsers", "updateTotalViews"];
+  const first = await openHub(nodeA.url, "/hubs/userCount", { events: counts, label: "count on A" });
+  assert.deepEqual(await nextEvent(first, "updateTotalUsers"), [1]);
+  const second = await openHub(nodeB.url, "/hubs/userCount", { events: counts, label: "count on B" });
+  assert.deepEqual(await nextEvent(first, "updateTotalUsers"), [2]);
+  assert.deepEqual(await nextEvent(second, "updateTotalUsers"), [2]);
+  assert.equal(await invoke(second, "NewWindowLoaded", "B"), "Total views for B - 1");
+  assert.equal(await invoke(first, "NewWindowLoaded", "A"), "Total views for A - 2");
+  await stopHub(first);
+  assert.deepEqual(await nextEvent(second, "updateTotalUsers"), [1]);
 });
 
 test("a Redis outage: each node serves its own clients, then delivery between nodes heals", { timeout: TEST_TIMEOUT_MS }, async () => {

@@ -1,9 +1,6 @@
 //! The hubs of the showcase: the learning app's six, with its method and callback names, and a
 //! streaming demo.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::{Stream, StreamExt, stream};
@@ -17,19 +14,6 @@ use crate::store::Votes;
 /// The houses of `/hubs/houses`; each is a group.
 const HOUSES: [&str; 4] = ["Gryffindor", "Slytherin", "Hufflepuff", "Ravenclaw"];
 
-/// Live counters of `/hubs/userCount`.
-#[derive(Default)]
-pub struct Counters {
-    users: AtomicI64,
-    views: AtomicI64,
-}
-
-/// How many connections each user has open on `/hubs/chat`.
-#[derive(Default)]
-pub struct Presence {
-    connections: Mutex<HashMap<String, usize>>,
-}
-
 type Context = CallContext<AppState>;
 
 /// A hub's answer when the database fails.
@@ -41,12 +25,7 @@ fn storage_error(error: rusqlite::Error) -> HubError {
 /// `/hubs/userCount`: live counters of connected users and page views.
 pub fn user_count(state: AppState) -> Hub<AppState> {
     async fn broadcast_users(context: Context, change: i64) -> Result<(), HubError> {
-        let users = context
-            .state()
-            .counters
-            .users
-            .fetch_add(change, Ordering::SeqCst)
-            + change;
+        let users = live_count(&context, "users", change)?;
         context
             .clients()
             .all()
@@ -55,12 +34,7 @@ pub fn user_count(state: AppState) -> Hub<AppState> {
         Ok(())
     }
     async fn new_window_loaded(context: Context, name: String) -> Result<String, HubError> {
-        let views = context
-            .state()
-            .counters
-            .views
-            .fetch_add(1, Ordering::SeqCst)
-            + 1;
+        let views = live_count(&context, "views", 1)?;
         context
             .clients()
             .all()
@@ -217,28 +191,14 @@ pub fn order(state: AppState) -> Hub<AppState> {
         .build()
 }
 
-impl Presence {
-    /// Counts a new connection of `user`; true when it is the user's first.
-    fn connect(&self, user: &str) -> bool {
-        let mut open = self.connections.lock().expect("presence lock");
-        let count = open.entry(user.to_owned()).or_default();
-        *count += 1;
-        *count == 1
-    }
-
-    /// Counts a closed connection of `user`; true when it was the user's last.
-    fn disconnect(&self, user: &str) -> bool {
-        let mut open = self.connections.lock().expect("presence lock");
-        let Some(count) = open.get_mut(user) else {
-            return false;
-        };
-        *count -= 1;
-        let last = *count == 0;
-        if last {
-            open.remove(user);
-        }
-        last
-    }
+/// Adds `change` to this node's live count `name`; the total over every node sharing the
+/// database.
+fn live_count(context: &Context, name: &str, change: i64) -> Result<i64, HubError> {
+    let state = context.state();
+    state
+        .store
+        .add_live_count(&state.node, name, change)
+        .map_err(storage_error)
 }
 
 /// `/hubs/chat`: rooms, private messages and presence.
@@ -258,7 +218,8 @@ pub fn chat(state: AppState) -> Hub<AppState> {
     }
     async fn on_connected(context: Context) -> Result<(), HubError> {
         let (id, name) = caller(&context);
-        if context.state().presence.connect(&id) {
+        // The user's first connection over every node.
+        if live_count(&context, &format!("chat:{id}"), 1)? == 1 {
             let others = context.clients().others();
             others.send("UserConnected", (id, name)).await?;
         }
@@ -266,7 +227,8 @@ pub fn chat(state: AppState) -> Hub<AppState> {
     }
     async fn on_disconnected(context: Context) -> Result<(), HubError> {
         let (id, name) = caller(&context);
-        if context.state().presence.disconnect(&id) {
+        // The user's last connection over every node.
+        if live_count(&context, &format!("chat:{id}"), -1)? == 0 {
             let others = context.clients().others();
             others.send("UserDisconnected", (id, name)).await?;
         }

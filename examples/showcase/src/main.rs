@@ -31,8 +31,9 @@ use store::Store;
 pub struct Inner {
     pub store: Store,
     pub tokens: Tokens,
-    pub counters: hubs::Counters,
-    pub presence: hubs::Presence,
+    /// This node's name in the live counts: its listening address (a node restarted on the
+    /// same address forgets what it counted before).
+    pub node: String,
     /// Each hub's Redis backplane, by hub name; empty without `--redis`.
     pub backplanes: HashMap<String, Arc<dyn HubLifetimeManager>>,
 }
@@ -157,14 +158,15 @@ async fn backplanes(
 
 fn app(
     store: Store,
+    node: String,
     backplanes: HashMap<String, Arc<dyn HubLifetimeManager>>,
 ) -> Result<axum::Router, rusqlite::Error> {
     let tokens = Tokens::new(&store.token_secret()?);
+    store.clear_live_counts(&node)?;
     let state = AppState(Arc::new(Inner {
         store,
         tokens,
-        counters: hubs::Counters::default(),
-        presence: hubs::Presence::default(),
+        node,
         backplanes,
     }));
     let deathly_hallows = hubs::deathly_hallows(state.clone());
@@ -238,7 +240,14 @@ async fn main() {
             std::process::exit(1);
         }),
     };
-    let router = app(store, backplanes).expect("the database answers");
+    let listener = tokio::net::TcpListener::bind(arguments.addr)
+        .await
+        .unwrap_or_else(|error| {
+            eprintln!("cannot listen on {}: {error}", arguments.addr);
+            std::process::exit(1);
+        });
+    let address = listener.local_addr().expect("bound");
+    let router = app(store, address.to_string(), backplanes).expect("the database answers");
     let negotiate_paths = HUB_PATHS.map(|path| format!("{path}/negotiate"));
     let paths = HUB_PATHS
         .iter()
@@ -247,13 +256,6 @@ async fn main() {
     let paths = paths.chain(negotiate_paths);
     let service = CaseInsensitivePaths::new(paths).layer(router);
 
-    let listener = tokio::net::TcpListener::bind(arguments.addr)
-        .await
-        .unwrap_or_else(|error| {
-            eprintln!("cannot listen on {}: {error}", arguments.addr);
-            std::process::exit(1);
-        });
-    let address = listener.local_addr().expect("bound");
     println!("listening on http://{address}");
     let server = axum::serve(
         listener,

@@ -7,7 +7,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
-const MIGRATIONS: &[&str] = &["CREATE TABLE accounts (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE accounts (
          id TEXT PRIMARY KEY,
          user_name TEXT NOT NULL UNIQUE COLLATE NOCASE,
          password_hash TEXT NOT NULL
@@ -21,7 +22,16 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE accounts (
      CREATE TABLE chat_rooms (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL);
      CREATE TABLE votes (kind TEXT PRIMARY KEY, count INTEGER NOT NULL);
      INSERT INTO votes (kind, count) VALUES ('cloak', 0), ('stone', 0), ('wand', 0);
-     CREATE TABLE settings (name TEXT PRIMARY KEY, value BLOB NOT NULL);"];
+     CREATE TABLE settings (name TEXT PRIMARY KEY, value BLOB NOT NULL);",
+    // Live counts (connected users, page views, each user's chat connections), one row per
+    // node and name, so that nodes sharing the database add up to one figure.
+    "CREATE TABLE live_counts (
+         node TEXT NOT NULL,
+         name TEXT NOT NULL,
+         value INTEGER NOT NULL,
+         PRIMARY KEY (node, name)
+     );",
+];
 
 /// A handle to the database; cloning shares the connection.
 #[derive(Clone)]
@@ -79,6 +89,37 @@ impl Store {
 
     fn with<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         work(&self.connection.lock().expect("database lock"))
+    }
+
+    /// Adds `change` to this node's count `name` and returns the total over every node.
+    pub fn add_live_count(&self, node: &str, name: &str, change: i64) -> Result<i64> {
+        self.with(|db| {
+            let transaction = db.unchecked_transaction()?;
+            transaction.execute(
+                "INSERT INTO live_counts (node, name, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (node, name) DO UPDATE SET value = value + excluded.value",
+                params![node, name, change],
+            )?;
+            transaction.execute(
+                "DELETE FROM live_counts WHERE node = ?1 AND name = ?2 AND value = 0",
+                params![node, name],
+            )?;
+            let total = transaction.query_row(
+                "SELECT COALESCE(SUM(value), 0) FROM live_counts WHERE name = ?1",
+                params![name],
+                |row| row.get(0),
+            )?;
+            transaction.commit()?;
+            Ok(total)
+        })
+    }
+
+    /// Forgets what a node counted before it (re)started.
+    pub fn clear_live_counts(&self, node: &str) -> Result<()> {
+        self.with(|db| {
+            db.execute("DELETE FROM live_counts WHERE node = ?1", params![node])
+                .map(drop)
+        })
     }
 
     /// The secret that signs session tokens, made on first use and shared by every process
@@ -279,6 +320,18 @@ mod tests {
         assert!(store.create_account("ann", "h").unwrap().is_none());
         let (account, hash) = store.account_with_hash("ANN").unwrap().unwrap();
         assert_eq!((account.user_name.as_str(), hash.as_str()), ("Ann", "h"));
+    }
+
+    #[test]
+    fn live_counts_add_up_over_nodes_and_restart_per_node() {
+        let store = store();
+        assert_eq!(store.add_live_count("a", "users", 1).unwrap(), 1);
+        assert_eq!(store.add_live_count("b", "users", 2).unwrap(), 3);
+        assert_eq!(store.add_live_count("a", "users", -1).unwrap(), 2);
+        assert_eq!(store.add_live_count("a", "views", 1).unwrap(), 1);
+        store.clear_live_counts("b").unwrap();
+        assert_eq!(store.add_live_count("a", "users", 0).unwrap(), 0);
+        assert_eq!(store.add_live_count("b", "views", 1).unwrap(), 2);
     }
 
     #[test]
