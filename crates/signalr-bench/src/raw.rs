@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
+use signalr_protocol::negotiate::encode_query_value;
 use signalr_protocol::{HubMessage, HubProtocol, Parsed, RECORD_SEPARATOR};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
@@ -107,7 +108,7 @@ impl Target {
         }
         let mut query: Vec<String> = self.query.iter().cloned().collect();
         if let Some(id) = id {
-            query.push(format!("id={}", percent_encode(id)));
+            query.push(format!("id={}", encode_query_value(id)));
         }
         if !query.is_empty() {
             url.push('?');
@@ -115,18 +116,6 @@ impl Target {
         }
         url
     }
-}
-
-fn percent_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
 }
 
 /// Which step failed.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{self, BoxStream, SplitSink};
 use futures_util::{SinkExt, StreamExt};
-use signalr_protocol::negotiate::TransportType;
+use signalr_protocol::negotiate::{TransportType, encode_query_value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -53,7 +53,7 @@ impl Target {
             None => url.to_owned(),
             Some(id) => {
                 let separator = if url.contains('?') { '&' } else { '?' };
-                format!("{url}{separator}id={}", form_encode(id))
+                format!("{url}{separator}id={}", encode_query_value(id))
             }
         }
     }
@@ -92,19 +92,6 @@ impl Target {
             None => request,
         }
     }
-}
-
-/// Percent-encodes a query value.
-pub(crate) fn form_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
 }
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;

@@ -35,6 +35,20 @@ impl TransportType {
     }
 }
 
+/// `value` percent-encoded for a URL query (everything but ASCII letters, digits and
+/// `-_.~`), as a client puts the connection token after `id=`.
+pub fn encode_query_value(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
 /// One entry of `availableTransports`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
