@@ -180,7 +180,6 @@ export async function stopHub(connection, timeoutMs = DEFAULT_TIMEOUT_MS) {
   }
 }
 
-/** Stops every connection opened with `openHub` that is still live. */
 /**
  * Runs `body` with an `open(path, options)` that opens hub connections to `base` (`defaults`
  * under each call's options); every connection opened is stopped when `body` settles.
@@ -199,6 +198,7 @@ export async function withHubsAt(base, body, defaults = {}) {
   }
 }
 
+/** Stops every connection opened with `openHub` that is still live. */
 export async function stopAllHubs() {
   await Promise.allSettled([...live].map((connection) => stopHub(connection)));
 }

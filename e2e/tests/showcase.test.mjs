@@ -19,6 +19,7 @@ import {
   stopAllHubs,
   stopHub,
   takeEvents,
+  withHubsAt,
   withTimeout,
 } from "../lib/hub.mjs";
 import { UUID_RE, createUser, request, sessionCookie, uniqueName } from "../lib/http.mjs";
@@ -63,18 +64,8 @@ async function expectQuiet(connections, ms = QUIET_MS) {
 }
 
 /** Opens hub connections over `transport` through `open`; stops them when `body` settles. */
-async function withHubsOver(transport, body) {
-  const opened = [];
-  const open = async (path, options) => {
-    const connection = await openHub(base, path, { transport, ...options });
-    opened.push(connection);
-    return connection;
-  };
-  try {
-    await body(open);
-  } finally {
-    await Promise.allSettled(opened.map((connection) => stopHub(connection)));
-  }
+function withHubsOver(transport, body) {
+  return withHubsAt(base, body, { transport });
 }
 
 /** RFC 3339 in UTC with an optional fraction, as the Ticker's `at`. */

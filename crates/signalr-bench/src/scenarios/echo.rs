@@ -130,12 +130,7 @@ pub async fn echo(settings: &Settings) -> Result<EchoResults, BenchError> {
             }));
         }
     }
-    let mut latencies = LatencyRecorder::new();
-    for caller in callers {
-        if let Ok(recorded) = caller.await {
-            latencies.merge(recorded);
-        }
-    }
+    let mut latencies = merged(callers).await;
     let elapsed = settings.duration.min(started.elapsed());
     drop(progress);
     let opened = connections.len();
@@ -229,12 +224,7 @@ async fn echo_raw(settings: &Settings) -> Result<EchoResults, BenchError> {
             ))
         })
         .collect();
-    let mut latencies = LatencyRecorder::new();
-    for caller in callers {
-        if let Ok(recorded) = caller.await {
-            latencies.merge(recorded);
-        }
-    }
+    let mut latencies = merged(callers).await;
     let elapsed = settings.duration.min(started.elapsed());
     drop(progress);
     Ok(results(
@@ -390,5 +380,16 @@ async fn call_raw(
         errors.lock().expect("lock").record("closed", error);
     }
     connection.close().await;
+    latencies
+}
+
+/// The latencies every caller recorded, together (a caller that panicked recorded none).
+async fn merged(callers: Vec<tokio::task::JoinHandle<LatencyRecorder>>) -> LatencyRecorder {
+    let mut latencies = LatencyRecorder::new();
+    for caller in callers {
+        if let Ok(recorded) = caller.await {
+            latencies.merge(recorded);
+        }
+    }
     latencies
 }
