@@ -139,6 +139,9 @@ test("presence and live counts add up over the nodes", { timeout: TEST_TIMEOUT_M
   // A second connection on the other node is not a new arrival, and closing the first is not
   // a departure while the second is open.
   const annOnB = await openHub(nodeB.url, "/hubs/chat", { events, token: ann.token, label: "ann on B" });
+  // `start` resolves at the handshake, before the connect hook counts the connection; calls
+  // are answered only after it, so one answered call means ann on B is counted.
+  await assert.rejects(invoke(annOnB, "NoSuchMethod"), /Method does not exist/);
   await stopHub(annOnA);
   await expectQuiet({ "bob on B": bobOnB });
   await stopHub(annOnB);
